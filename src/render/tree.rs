@@ -1,0 +1,195 @@
+//! The rendered tree on disk: comparing it with a fresh render, and replacing it so that it is
+//! either fully updated or untouched.
+//!
+//! Only `*.yaml` files under the rendered roots (`argocd/`, `envs/`, `chaos/`) belong to the
+//! tree; anything else in the project directory is never read or removed.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Relative path (with `/`) to file content.
+pub type Tree = BTreeMap<String, String>;
+
+/// The directories platformctl owns.
+pub const ROOTS: [&str; 3] = ["argocd", "envs", "chaos"];
+
+const TMP_SUFFIX: &str = ".platformctl-tmp";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+    Removed,
+}
+
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Every path of the new tree and of the old one, with what happens to it.
+    pub files: BTreeMap<String, Action>,
+    /// Content on disk now, for the paths that change.
+    pub old: BTreeMap<String, String>,
+}
+
+impl Changes {
+    pub fn count(&self, action: Action) -> usize {
+        self.files.values().filter(|a| **a == action).count()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.files.values().all(|a| *a == Action::Unchanged)
+    }
+}
+
+/// Reads the tree currently under `root`.
+pub fn read(root: &Path) -> io::Result<Tree> {
+    let mut tree = Tree::new();
+    for top in ROOTS {
+        walk(root, &root.join(top), &mut tree)?;
+    }
+    Ok(tree)
+}
+
+fn walk(root: &Path, dir: &Path, tree: &mut Tree) -> io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(root, &path, tree)?;
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            tree.insert(rel, std::fs::read_to_string(&path)?);
+        }
+    }
+    Ok(())
+}
+
+/// Compares `new` with what is under `root`.
+pub fn compare(root: &Path, new: &Tree) -> io::Result<Changes> {
+    let mut old = read(root)?;
+    let mut changes = Changes::default();
+    for (path, content) in new {
+        let action = match old.remove(path) {
+            None => Action::Created,
+            Some(o) if o == *content => Action::Unchanged,
+            Some(o) => {
+                changes.old.insert(path.clone(), o);
+                Action::Updated
+            }
+        };
+        changes.files.insert(path.clone(), action);
+    }
+    for (path, content) in old {
+        changes.files.insert(path.clone(), Action::Removed);
+        changes.old.insert(path, content);
+    }
+    Ok(changes)
+}
+
+/// Makes the tree under `root` equal to `new`. All new content is first written beside its
+/// target; only when every write succeeded are the files moved into place and stale files
+/// removed. On a failed write, every temporary file and directory created is removed again.
+pub fn apply(root: &Path, new: &Tree, changes: &Changes) -> io::Result<()> {
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for (path, action) in &changes.files {
+            if !matches!(action, Action::Created | Action::Updated) {
+                continue;
+            }
+            let target = root.join(path);
+            if let Some(parent) = target.parent() {
+                create_dirs(parent, &mut created_dirs)?;
+            }
+            let tmp = tmp_path(&target);
+            std::fs::write(&tmp, &new[path])?;
+            staged.push((tmp, target));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        for dir in created_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(e);
+    }
+    for (tmp, target) in &staged {
+        std::fs::rename(tmp, target)?;
+    }
+    for (path, action) in &changes.files {
+        if *action == Action::Removed {
+            let target = root.join(path);
+            std::fs::remove_file(&target)?;
+            remove_empty_parents(root, &target);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &Path, content: &[u8]) -> io::Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, content).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn tmp_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(TMP_SUFFIX);
+    PathBuf::from(s)
+}
+
+fn create_dirs(dir: &Path, created: &mut Vec<PathBuf>) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs(parent, created)?;
+    }
+    std::fs::create_dir(dir)?;
+    created.push(dir.to_path_buf());
+    Ok(())
+}
+
+fn remove_empty_parents(root: &Path, file: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == root || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// A unified diff of every changed file, `git diff` style (a/ and b/ prefixes).
+pub fn unified_diff(new: &Tree, changes: &Changes) -> String {
+    let mut out = String::new();
+    for (path, action) in &changes.files {
+        let (old, new_text, a, b) = match action {
+            Action::Unchanged => continue,
+            Action::Created => ("", new[path].as_str(), "/dev/null".to_string(), format!("b/{path}")),
+            Action::Removed => (changes.old[path].as_str(), "", format!("a/{path}"), "/dev/null".to_string()),
+            Action::Updated => (changes.old[path].as_str(), new[path].as_str(), format!("a/{path}"), format!("b/{path}")),
+        };
+        let diff = similar::TextDiff::from_lines(old, new_text);
+        out.push_str(&format!("diff --platformctl a/{path} b/{path}\n"));
+        out.push_str(&diff.unified_diff().context_radius(3).header(&a, &b).to_string());
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
