@@ -7,9 +7,9 @@
 
 pub mod cli;
 pub mod config;
-// pub mod crd;
+pub mod crd;
 pub mod exit;
-// pub mod lint;
+pub mod lint;
 pub mod output;
 pub mod render;
 
@@ -49,7 +49,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
     match cli.command {
         Command::Init(args) => cli::init::run(&ctx, args).await,
         Command::Render(args) => cli::render::run(&ctx, args).await,
-//LINT
+        Command::Lint(args) => cli::lint::run(&ctx, args).await,
     }
 }
 

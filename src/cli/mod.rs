@@ -2,7 +2,7 @@
 //! `run` resolves its arguments, calls one domain operation and builds a report.
 
 pub mod init;
-// pub mod lint;
+pub mod lint;
 pub mod render;
 
 use std::path::PathBuf;
@@ -54,8 +54,8 @@ pub enum Command {
     Init(init::Args),
     /// Render the GitOps tree (argocd/, envs/, chaos/) from platform.yaml.
     Render(render::Args),
-    // LINTDOC
-//LINT
+    /// Check the rendered tree offline: strict schemas and platform policy.
+    Lint(lint::Args),
 }
 
 /// What every command gets besides its own arguments.

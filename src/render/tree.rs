@@ -104,6 +104,10 @@ pub fn apply(root: &Path, new: &Tree, changes: &Changes) -> io::Result<()> {
                 continue;
             }
             let target = root.join(path);
+            if target.is_dir() {
+                // Found now, not when renaming: by then other files would already be replaced.
+                return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("`{path}` is a directory")));
+            }
             if let Some(parent) = target.parent() {
                 create_dirs(parent, &mut created_dirs)?;
             }

@@ -1,0 +1,324 @@
+//! `argoproj.io/v1alpha1` `Rollout`, as defined by Argo Rollouts v1.9.0 (the app version of Helm
+//! chart argo-rollouts 2.40.9), `manifests/crds/rollout-crd.yaml`.
+//!
+//! Owns the object, its spec, the pod template wrapper, the blue-green strategy and the analysis
+//! references shared by both strategies. Does not own: the canary strategy ([`super::canary`]),
+//! `AnalysisTemplate` ([`super::analysis`]), the pod spec itself (a `k8s-openapi` `PodSpec`, whose
+//! unknown fields the lint engine's key diff catches), `antiAffinity` (never rendered, so
+//! rejected) or `status`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::{Deserialize, Serialize};
+use super::DateTime;
+use super::canary::Canary;
+
+custom_resource!(
+    /// A Deployment replacement with progressive delivery.
+    Rollout,
+    RolloutSpec
+);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_ref: Option<WorkloadRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ready_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_deadline_abort: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<DateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisRunStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_window: Option<RollbackWindow>,
+}
+
+/// Upstream trims the template's metadata to labels and annotations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodTemplate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PodMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<PodSpec>,
+}
+
+/// Labels and annotations only (template metadata, canary/stable/active/preview metadata).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `never`, `onsuccess` or `progressively`; upstream declares no enum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisRunStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successful_run_history_limit: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsuccessful_run_history_limit: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackWindow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revisions: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Strategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreen>,
+}
+
+/// An analysis reference in a step, or blue-green pre/post-promotion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Analysis {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<Vec<TemplateRef>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<AnalysisArg>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<Vec<DryRun>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measurement_retention: Option<Vec<MeasurementRetention>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis_run_metadata: Option<PodMetadata>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnalysisArg {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ArgValueFrom>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgValueFrom {
+    /// `Stable` or `Latest`; upstream declares no enum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash_value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<FieldRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DryRun {
+    pub metric_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MeasurementRetention {
+    pub metric_name: String,
+    pub limit: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlueGreen {
+    pub active_service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_promotion_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_replica_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis: Option<Analysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis: Option<Analysis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_delay_revision_limit: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_scale_down_delay_seconds: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_metadata: Option<PodMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_metadata: Option<PodMetadata>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::crd::test_support::*;
+
+    /// A microservices blue-green rollout: preview service, manual promotion, pre-promotion analysis.
+    const BLUE_GREEN: &str = r#"
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: orders
+  namespace: prod
+  labels:
+    app.kubernetes.io/name: orders
+    app.kubernetes.io/part-of: microservices
+spec:
+  replicas: 3
+  revisionHistoryLimit: 5
+  progressDeadlineSeconds: 600
+  progressDeadlineAbort: true
+  minReadySeconds: 5
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: orders
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: orders
+      annotations:
+        prometheus.io/scrape: "true"
+    spec:
+      containers:
+        - name: orders
+          image: ghcr.io/example/orders:1.4.2
+          ports:
+            - name: http
+              containerPort: 8080
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+          resources:
+            requests:
+              cpu: 100m
+              memory: 128Mi
+            limits:
+              memory: 256Mi
+  strategy:
+    blueGreen:
+      activeService: orders
+      previewService: orders-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 30
+      abortScaleDownDelaySeconds: 30
+      previewReplicaCount: 1
+      prePromotionAnalysis:
+        templates:
+          - templateName: success-rate
+        args:
+          - name: service-name
+            value: orders-preview.prod.svc.cluster.local
+          - name: hash
+            valueFrom:
+              podTemplateHashValue: Latest
+"#;
+
+    #[test]
+    fn blue_green_round_trips() {
+        assert_round_trips(&doc(BLUE_GREEN));
+    }
+
+    #[test]
+    fn unknown_top_level_field_and_status_are_rejected() {
+        let d = doc(BLUE_GREEN);
+        assert_rejected(&with(&d, "", "spce", json!({})), "spce");
+        assert_rejected(&with(&d, "", "status", json!({})), "status");
+    }
+
+    #[test]
+    fn unknown_spec_field_is_rejected() {
+        let e = assert_rejected(&with(&doc(BLUE_GREEN), "/spec", "replica", json!(3)), "spec.replica");
+        assert!(e.message.contains("unknown field `replica`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_field_in_analysis_arg_is_rejected() {
+        let at = "/spec/strategy/blueGreen/prePromotionAnalysis/args/1";
+        let d = with(&doc(BLUE_GREEN), at, "valueForm", json!({}));
+        assert_rejected(&d, "spec.strategy.blueGreen.prePromotionAnalysis.args[1].valueForm");
+    }
+
+    #[test]
+    fn unknown_field_in_pod_spec_is_dropped_by_the_round_trip() {
+        let at = "/spec/template/spec/containers/0";
+        assert_drops(&with(&doc(BLUE_GREEN), at, "imagePullPolicyy", json!("Always")), at, "imagePullPolicyy");
+    }
+
+    #[test]
+    fn template_metadata_is_only_labels_and_annotations() {
+        let d = with(&doc(BLUE_GREEN), "/spec/template/metadata", "name", json!("orders"));
+        assert_rejected(&d, "spec.template.metadata.name");
+    }
+
+    #[test]
+    fn wrong_types_and_missing_required_fields_are_rejected() {
+        let d = doc(BLUE_GREEN);
+        assert_rejected(&replaced(&d, "/spec/replicas", json!("three")), "spec.replicas");
+        assert_rejected(&with(&d, "/spec", "restartAt", json!("now")), "spec.restartAt");
+        let mut no_active = d.clone();
+        let bg = no_active.pointer_mut("/spec/strategy/blueGreen").and_then(|v| v.as_object_mut());
+        bg.expect("blueGreen").remove("activeService");
+        let e = assert_rejected(&no_active, "spec.strategy.blueGreen");
+        assert!(e.message.contains("activeService"), "{e}");
+    }
+}
