@@ -29,7 +29,10 @@ pub struct UsageError {
 
 impl UsageError {
     pub fn new(message: impl Into<String>) -> Self {
-        UsageError { message: message.into(), hint: None }
+        UsageError {
+            message: message.into(),
+            hint: None,
+        }
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -47,7 +50,11 @@ pub fn classify(err: &anyhow::Error) -> Code {
         if let Some(e) = cause.downcast_ref::<config::Error>() {
             return match e {
                 config::Error::Invalid(_) => Code::Usage,
-                config::Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Code::Usage,
+                config::Error::Read { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    Code::Usage
+                }
                 config::Error::Read { .. } => Code::Environment,
             };
         }

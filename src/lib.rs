@@ -22,7 +22,11 @@ use output::Printer;
 pub fn main(cli: Cli) -> ExitCode {
     let printer = Printer::new(cli.global.output, cli.global.quiet);
     init_tracing(cli.global.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             printer.error(&anyhow::Error::new(e).context("cannot start the async runtime"));
@@ -45,7 +49,10 @@ pub fn main(cli: Cli) -> ExitCode {
 
 /// The one flat dispatch over commands.
 pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome> {
-    let ctx = cli::Context { file: cli.global.file, printer };
+    let ctx = cli::Context {
+        file: cli.global.file,
+        printer,
+    };
     match cli.command {
         Command::Init(args) => cli::init::run(&ctx, args).await,
         Command::Render(args) => cli::render::run(&ctx, args).await,

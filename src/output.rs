@@ -41,7 +41,8 @@ pub struct Report {
 
 impl Report {
     pub fn to_json(&self) -> Value {
-        let mut v = json!({ "apiVersion": REPORT_API_VERSION, "kind": self.kind, "status": self.status });
+        let mut v =
+            json!({ "apiVersion": REPORT_API_VERSION, "kind": self.kind, "status": self.status });
         if let (Some(obj), Value::Object(fields)) = (v.as_object_mut(), &self.fields) {
             for (k, val) in fields {
                 obj.insert(k.clone(), val.clone());
@@ -95,7 +96,11 @@ impl Printer {
         let code = exit::classify(err);
         let hint = exit::hint(err);
         let red = color_enabled_stderr();
-        let (open, close) = if red { ("\x1b[1;31m", "\x1b[0m") } else { ("", "") };
+        let (open, close) = if red {
+            ("\x1b[1;31m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
         let mut text = format!("{open}error{close}: {err}");
         for cause in err.chain().skip(1) {
             text.push_str(&format!("\n  caused by: {cause}"));
@@ -113,8 +118,9 @@ impl Printer {
                 "message": err.to_string(),
                 "causes": err.chain().skip(1).map(|c| c.to_string()).collect::<Vec<_>>(),
             });
-            if let Some(crate::config::Error::Invalid(problems)) =
-                err.chain().find_map(|c| c.downcast_ref::<crate::config::Error>())
+            if let Some(crate::config::Error::Invalid(problems)) = err
+                .chain()
+                .find_map(|c| c.downcast_ref::<crate::config::Error>())
             {
                 report["problems"] = problems
                     .iter()

@@ -47,9 +47,11 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let Args { example, force } = args;
     let file = &ctx.file;
     if file.exists() && !force {
-        return Err(UsageError::new(format!("`{}` already exists", file.display()))
-            .hint("pass --force to replace it")
-            .into());
+        return Err(
+            UsageError::new(format!("`{}` already exists", file.display()))
+                .hint("pass --force to replace it")
+                .into(),
+        );
     }
     crate::render::write_atomic(file, example.source().as_bytes())
         .with_context(|| format!("cannot write `{}`", file.display()))?;

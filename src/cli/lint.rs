@@ -21,23 +21,38 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let Args {} = args;
     let platform = crate::config::load(&ctx.file)?;
     let root = ctx.project_dir();
-    let summary = crate::lint::lint(&root, &platform).with_context(|| format!("cannot read the tree in `{}`", root.display()))?;
+    let summary = crate::lint::lint(&root, &platform)
+        .with_context(|| format!("cannot read the tree in `{}`", root.display()))?;
     let failed = !summary.findings.is_empty();
     let mut text = String::new();
     for f in &summary.findings {
-        text.push_str(&format!("{}: {}: [{}] {}\n", f.file, f.object, f.rule, f.message));
+        text.push_str(&format!(
+            "{}: {}: [{}] {}\n",
+            f.file, f.object, f.rule, f.message
+        ));
     }
     text.push_str(&format!(
         "{} objects in {} files: {}",
         summary.objects,
         summary.files,
-        if failed { format!("{} problems", summary.findings.len()) } else { "no problems".to_string() }
+        if failed {
+            format!("{} problems", summary.findings.len())
+        } else {
+            "no problems".to_string()
+        }
     ));
     if summary.files == 0 {
-        ctx.printer.note(&format!("hint: no rendered tree in `{}`; run `platformctl render` first", root.display()));
+        ctx.printer.note(&format!(
+            "hint: no rendered tree in `{}`; run `platformctl render` first",
+            root.display()
+        ));
     }
     Ok(Outcome {
-        code: if failed { Code::CheckFailed } else { Code::Success },
+        code: if failed {
+            Code::CheckFailed
+        } else {
+            Code::Success
+        },
         report: Report {
             kind: "LintReport",
             status: if failed { "Failed" } else { "Passed" },

@@ -30,10 +30,20 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let platform = crate::config::load(&ctx.file)?;
     let project = ctx.project_dir();
     let root = out.unwrap_or_else(|| project.clone());
-    let templates = render::Templates::load(Some(&project.join("templates")))?;
+    let template_dir = if project == std::path::Path::new(".") {
+        PathBuf::from("templates")
+    } else {
+        project.join("templates")
+    };
+    let templates = render::Templates::load(Some(&template_dir))?;
     let tree = render::render(&platform, &templates)?;
-    let changes = render::compare(&root, &tree).with_context(|| format!("cannot read the tree in `{}`", root.display()))?;
-    let files: Vec<_> = changes.files.iter().map(|(path, action)| json!({ "path": path, "action": action })).collect();
+    let changes = render::compare(&root, &tree)
+        .with_context(|| format!("cannot read the tree in `{}`", root.display()))?;
+    let files: Vec<_> = changes
+        .files
+        .iter()
+        .map(|(path, action)| json!({ "path": path, "action": action }))
+        .collect();
     let counts = json!({
         "created": changes.count(Action::Created),
         "updated": changes.count(Action::Updated),
@@ -52,31 +62,64 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         if changes.is_empty() {
             return Ok(Outcome {
                 code: Code::Success,
-                report: Report { kind: "RenderReport", status: "UpToDate", fields, text: String::new() },
+                report: Report {
+                    kind: "RenderReport",
+                    status: "UpToDate",
+                    fields,
+                    text: String::new(),
+                },
             });
         }
         let diff = render::unified_diff(&tree, &changes);
-        ctx.printer.note(&format!("the rendered tree in `{}` is out of date ({summary})", root.display()));
-        ctx.printer.note("hint: run `platformctl render` and commit the result");
+        ctx.printer.note(&format!(
+            "the rendered tree in `{}` is out of date ({summary})",
+            root.display()
+        ));
+        ctx.printer
+            .note("hint: run `platformctl render` and commit the result");
         let mut fields = fields;
         fields["diff"] = json!(diff);
         return Ok(Outcome {
             code: Code::CheckFailed,
-            report: Report { kind: "RenderReport", status: "Drift", fields, text: colorize(&diff, ctx.printer.color_stdout()) },
+            report: Report {
+                kind: "RenderReport",
+                status: "Drift",
+                fields,
+                text: colorize(&diff, ctx.printer.color_stdout()),
+            },
         });
     }
     if !changes.is_empty() {
-        render::apply(&root, &tree, &changes)
-            .with_context(|| format!("cannot write the tree in `{}`; it was left as it was", root.display()))?;
+        render::apply(&root, &tree, &changes).with_context(|| {
+            format!(
+                "cannot write the tree in `{}`; it was left as it was",
+                root.display()
+            )
+        })?;
     }
     let mut text = String::new();
     for (path, action) in &changes.files {
         if *action != Action::Unchanged {
-            text.push_str(&format!("{:<9} {path}\n", format!("{action:?}").to_lowercase()));
+            text.push_str(&format!(
+                "{:<9} {path}\n",
+                format!("{action:?}").to_lowercase()
+            ));
         }
     }
-    text.push_str(&format!("rendered {} files into {}: {summary}", tree.len(), root.display()));
-    Ok(Outcome { code: Code::Success, report: Report { kind: "RenderReport", status: "Rendered", fields, text } })
+    text.push_str(&format!(
+        "rendered {} files into {}: {summary}",
+        tree.len(),
+        root.display()
+    ));
+    Ok(Outcome {
+        code: Code::Success,
+        report: Report {
+            kind: "RenderReport",
+            status: "Rendered",
+            fields,
+            text,
+        },
+    })
 }
 
 fn colorize(diff: &str, color: bool) -> String {

@@ -27,7 +27,9 @@ impl Index {
     pub fn build(source: &str) -> Index {
         let mut builder = Builder::default();
         let _ = Parser::new_from_str(source).load(&mut builder, false);
-        Index { positions: builder.positions }
+        Index {
+            positions: builder.positions,
+        }
     }
 
     /// Position of `path`, or of its closest indexed ancestor.
@@ -52,6 +54,9 @@ enum Frame {
 struct Builder {
     stack: Vec<(Frame, String)>,
     positions: HashMap<String, Position>,
+    /// Collections started but not yet located: a collection is where its first scalar is
+    /// (the parser's own mark for a block mapping inside a sequence points past its first key).
+    pending: Vec<String>,
 }
 
 impl Builder {
@@ -69,20 +74,32 @@ impl Builder {
     }
 
     fn position(mark: Marker) -> Position {
-        Position { line: mark.line(), column: mark.col() + 1 }
+        Position {
+            line: mark.line(),
+            column: mark.col() + 1,
+        }
     }
 }
 
 fn join(base: &str, key: &str) -> String {
-    if base.is_empty() { key.to_string() } else { format!("{base}.{key}") }
+    if base.is_empty() {
+        key.to_string()
+    } else {
+        format!("{base}.{key}")
+    }
 }
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
             Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let path = if self.stack.is_empty() { Some(String::new()) } else { self.enter() };
+                let path = if self.stack.is_empty() {
+                    Some(String::new())
+                } else {
+                    self.enter()
+                };
                 let path = path.unwrap_or_default();
+                self.pending.push(path.clone());
                 let frame = if matches!(ev, Event::MappingStart(..)) {
                     Frame::Map { key: None }
                 } else {
@@ -93,28 +110,29 @@ impl MarkedEventReceiver for Builder {
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
             }
-            Event::Scalar(value, ..) => match self.stack.last_mut() {
-                Some((Frame::Map { key }, base)) if key.is_none() => {
-                    // A key: its own position is where errors about this entry point.
-                    let path = join(base, &value);
+            Event::Scalar(value, ..) => {
+                for path in self.pending.drain(..) {
                     self.positions.entry(path).or_insert(Self::position(mark));
-                    *key = Some(value);
                 }
-                Some(_) => {
-                    if let Some(path) = self.enter() {
+                match self.stack.last_mut() {
+                    Some((Frame::Map { key }, base)) if key.is_none() => {
+                        // A key: its own position is where errors about this entry point.
+                        let path = join(base, &value);
                         self.positions.entry(path).or_insert(Self::position(mark));
+                        *key = Some(value);
                     }
+                    Some(_) => {
+                        if let Some(path) = self.enter() {
+                            self.positions.entry(path).or_insert(Self::position(mark));
+                        }
+                    }
+                    None => {}
                 }
-                None => {}
-            },
+            }
             Event::Alias(_) => {
                 self.enter();
             }
             _ => {}
-        }
-        // Sequence items and nested collections take the position of their first token.
-        if let Some((_, path)) = self.stack.last() {
-            self.positions.entry(path.clone()).or_insert(Self::position(mark));
         }
     }
 }
@@ -123,22 +141,43 @@ impl MarkedEventReceiver for Builder {
 mod tests {
     use super::*;
 
-    const SRC: &str = "a: 1\nlist:\n  - name: x\n    steps: [20, 50]\n  - name: y\nmap:\n  k.v: z\n";
+    const SRC: &str =
+        "a: 1\nlist:\n  - name: x\n    steps: [20, 50]\n  - name: y\nmap:\n  k.v: z\n";
 
     #[test]
     fn finds_keys_items_and_flow_sequences() {
         let idx = Index::build(SRC);
         assert_eq!(idx.find("a"), Some(Position { line: 1, column: 1 }));
-        assert_eq!(idx.find("list[0].name"), Some(Position { line: 3, column: 5 }));
-        assert_eq!(idx.find("list[0].steps[1]"), Some(Position { line: 4, column: 17 }));
-        assert_eq!(idx.find("list[1].name"), Some(Position { line: 5, column: 5 }));
+        assert_eq!(
+            idx.find("list[0].name"),
+            Some(Position { line: 3, column: 5 })
+        );
+        assert_eq!(
+            idx.find("list[0].steps[1]"),
+            Some(Position {
+                line: 4,
+                column: 17
+            })
+        );
+        assert_eq!(
+            idx.find("list[1].name"),
+            Some(Position { line: 5, column: 5 })
+        );
+        assert_eq!(
+            idx.find("list[1]"),
+            Some(Position { line: 5, column: 5 }),
+            "an item is where its first key is"
+        );
         assert_eq!(idx.find("map.k.v"), Some(Position { line: 7, column: 3 }));
     }
 
     #[test]
     fn falls_back_to_nearest_ancestor() {
         let idx = Index::build(SRC);
-        assert_eq!(idx.find("list[1].missing"), Some(Position { line: 5, column: 5 }));
+        assert_eq!(
+            idx.find("list[1].missing"),
+            Some(Position { line: 5, column: 5 })
+        );
         assert_eq!(idx.find("nothing.here"), None);
     }
 }

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 pub use model::*;
 
-
 /// Default file name, looked up in the current directory.
 pub const FILE_NAME: &str = "platform.yaml";
 
@@ -54,9 +53,15 @@ pub enum Error {
 }
 
 fn invalid_summary(problems: &[Problem]) -> String {
-    let file = problems.first().map(|p| p.file.display().to_string()).unwrap_or_default();
+    let file = problems
+        .first()
+        .map(|p| p.file.display().to_string())
+        .unwrap_or_default();
     let n = problems.len();
-    let mut s = format!("`{file}` is invalid ({n} problem{})", if n == 1 { "" } else { "s" });
+    let mut s = format!(
+        "`{file}` is invalid ({n} problem{})",
+        if n == 1 { "" } else { "s" }
+    );
     for p in problems {
         s.push_str("\n  ");
         s.push_str(&p.to_string());
@@ -66,7 +71,10 @@ fn invalid_summary(problems: &[Problem]) -> String {
 
 /// Reads, deserialises and validates `file`.
 pub fn load(file: &Path) -> Result<Platform, Error> {
-    let source = std::fs::read_to_string(file).map_err(|source| Error::Read { file: file.to_path_buf(), source })?;
+    let source = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        file: file.to_path_buf(),
+        source,
+    })?;
     parse(file, &source)
 }
 
@@ -87,7 +95,14 @@ pub fn parse(file: &Path, source: &str) -> Result<Platform, Error> {
     let platform: Platform = match serde_path_to_error::deserialize(de) {
         Ok(p) => p,
         Err(e) => {
+            // serde_path_to_error writes `?` for a key it never got to read (a syntax error).
             let path = e.path().to_string();
+            let path = path
+                .split(".?")
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('?')
+                .to_string();
             let inner = e.into_inner();
             let message = strip_yaml_position(&inner.to_string());
             let mut problem = locate(path, message);
@@ -99,9 +114,15 @@ pub fn parse(file: &Path, source: &str) -> Result<Platform, Error> {
             return Err(Error::Invalid(vec![problem]));
         }
     };
-    let problems: Vec<Problem> =
-        validate::validate(&platform).into_iter().map(|p| locate(p.path, p.message)).collect();
-    if problems.is_empty() { Ok(platform) } else { Err(Error::Invalid(problems)) }
+    let problems: Vec<Problem> = validate::validate(&platform)
+        .into_iter()
+        .map(|p| locate(p.path, p.message))
+        .collect();
+    if problems.is_empty() {
+        Ok(platform)
+    } else {
+        Err(Error::Invalid(problems))
+    }
 }
 
 /// serde_yaml appends ` at line L column C` and may prefix its own path; both are reported
@@ -113,7 +134,9 @@ fn strip_yaml_position(msg: &str) -> String {
     };
     // serde_yaml prefixes the path of the enclosing mapping (`environments[1].hpa: ...`).
     match msg.split_once(": ") {
-        Some((head, rest)) if !head.is_empty() && !head.contains(char::is_whitespace) => rest.to_string(),
+        Some((head, rest)) if !head.is_empty() && !head.contains(char::is_whitespace) => {
+            rest.to_string()
+        }
         _ => msg.to_string(),
     }
 }

@@ -241,7 +241,10 @@ pub struct Probes {
 
 impl Default for Probes {
     fn default() -> Self {
-        Probes { readiness: defaults::readiness(), liveness: defaults::liveness() }
+        Probes {
+            readiness: defaults::readiness(),
+            liveness: defaults::liveness(),
+        }
     }
 }
 
@@ -270,7 +273,10 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { path: defaults::metrics_path(), buckets: defaults::buckets() }
+        Metrics {
+            path: defaults::metrics_path(),
+            buckets: defaults::buckets(),
+        }
     }
 }
 
@@ -450,10 +456,20 @@ mod defaults {
         70
     }
     pub fn readiness() -> Probe {
-        Probe { path: "/readyz".into(), initial_delay_seconds: 0, period_seconds: period(), failure_threshold: failure_threshold() }
+        Probe {
+            path: "/readyz".into(),
+            initial_delay_seconds: 0,
+            period_seconds: period(),
+            failure_threshold: failure_threshold(),
+        }
     }
     pub fn liveness() -> Probe {
-        Probe { path: "/healthz".into(), initial_delay_seconds: 0, period_seconds: period(), failure_threshold: failure_threshold() }
+        Probe {
+            path: "/healthz".into(),
+            initial_delay_seconds: 0,
+            period_seconds: period(),
+            failure_threshold: failure_threshold(),
+        }
     }
     pub fn period() -> u32 {
         5
@@ -465,7 +481,9 @@ mod defaults {
         "/metrics".into()
     }
     pub fn buckets() -> Vec<f64> {
-        vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0]
+        vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]
     }
     pub fn pause() -> String {
         "30s".into()

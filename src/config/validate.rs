@@ -19,7 +19,10 @@ struct Problems(Vec<Problem>);
 
 impl Problems {
     fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { path: path.into(), message: message.into() });
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -30,7 +33,10 @@ const MAX_SERVICE_NAME: usize = 40;
 pub fn validate(p: &Platform) -> Vec<Problem> {
     let mut out = Problems::default();
     if p.api_version != API_VERSION {
-        out.add("apiVersion", format!("must be `{API_VERSION}`, found `{}`", p.api_version));
+        out.add(
+            "apiVersion",
+            format!("must be `{API_VERSION}`, found `{}`", p.api_version),
+        );
     }
     if p.kind != KIND {
         out.add("kind", format!("must be `{KIND}`, found `{}`", p.kind));
@@ -48,7 +54,10 @@ pub fn validate(p: &Platform) -> Vec<Problem> {
     for (i, s) in p.services.iter().enumerate() {
         let at = format!("services[{i}]");
         if !names.insert(s.name.as_str()) {
-            out.add(format!("{at}.name"), format!("duplicate service name `{}`", s.name));
+            out.add(
+                format!("{at}.name"),
+                format!("duplicate service name `{}`", s.name),
+            );
         }
         service(&mut out, &at, s, &envs);
     }
@@ -64,10 +73,19 @@ fn cluster(out: &mut Problems, c: &Cluster) {
         out.add("cluster.nodes", "must be at least 1");
     }
     if c.cpus < 2 {
-        out.add("cluster.cpus", format!("minikube needs at least 2 CPUs per node, found {}", c.cpus));
+        out.add(
+            "cluster.cpus",
+            format!("minikube needs at least 2 CPUs per node, found {}", c.cpus),
+        );
     }
     if c.memory < 1800 {
-        out.add("cluster.memory", format!("minikube needs at least 1800 MiB per node, found {}", c.memory));
+        out.add(
+            "cluster.memory",
+            format!(
+                "minikube needs at least 1800 MiB per node, found {}",
+                c.memory
+            ),
+        );
     }
     let v = c.kubernetes_version.strip_prefix('v').unwrap_or("");
     if !is_semver(v) {
@@ -95,7 +113,10 @@ fn addons(out: &mut Problems, a: &Addons) {
         if !is_semver(&addon.version) {
             out.add(
                 format!("addons.{key}.version"),
-                format!("must be an exact chart version such as `1.2.3`, found `{}`", addon.version),
+                format!(
+                    "must be an exact chart version such as `1.2.3`, found `{}`",
+                    addon.version
+                ),
             );
         }
         if let Some(ns) = &addon.namespace {
@@ -107,25 +128,39 @@ fn addons(out: &mut Problems, a: &Addons) {
 fn gitops(out: &mut Problems, g: &Gitops) {
     match (&g.local, &g.remote) {
         (Some(_), Some(_)) => out.add("gitops", "set either `local` or `remote`, not both"),
-        (None, None) => out.add("gitops", "set `local: {}` (in-cluster git server) or `remote: {url: ...}`"),
+        (None, None) => out.add(
+            "gitops",
+            "set `local: {}` (in-cluster git server) or `remote: {url: ...}`",
+        ),
         (Some(l), None) => {
             dns_label(out, "gitops.local.namespace", &l.namespace, 63);
             branch(out, "gitops.local.branch", &l.branch);
         }
         (None, Some(r)) => {
-            let ok = ["https://", "http://", "ssh://", "git@", "file://"].iter().any(|s| r.url.starts_with(s))
+            let ok = ["https://", "http://", "ssh://", "git@", "file://"]
+                .iter()
+                .any(|s| r.url.starts_with(s))
                 && !r.url.contains(char::is_whitespace);
             if !ok {
                 out.add(
                     "gitops.remote.url",
-                    format!("must be an https://, ssh://, git@ or file:// repository URL, found `{}`", r.url),
+                    format!(
+                        "must be an https://, ssh://, git@ or file:// repository URL, found `{}`",
+                        r.url
+                    ),
                 );
             }
             branch(out, "gitops.remote.branch", &r.branch);
         }
     }
     if g.path.starts_with('/') || g.path.split('/').any(|c| c == "..") {
-        out.add("gitops.path", format!("must be a relative path inside the repository, found `{}`", g.path));
+        out.add(
+            "gitops.path",
+            format!(
+                "must be a relative path inside the repository, found `{}`",
+                g.path
+            ),
+        );
     }
 }
 
@@ -150,12 +185,18 @@ fn environments(out: &mut Problems, envs: &[Environment]) {
         dns_label(out, &format!("{at}.name"), &e.name, 63);
         dns_label(out, &format!("{at}.namespace"), &e.namespace, 63);
         if !names.insert(e.name.as_str()) {
-            out.add(format!("{at}.name"), format!("duplicate environment name `{}`", e.name));
+            out.add(
+                format!("{at}.name"),
+                format!("duplicate environment name `{}`", e.name),
+            );
         }
         if !namespaces.insert(e.namespace.as_str()) {
             out.add(
                 format!("{at}.namespace"),
-                format!("namespace `{}` is already used by another environment", e.namespace),
+                format!(
+                    "namespace `{}` is already used by another environment",
+                    e.namespace
+                ),
             );
         }
         if e.replicas == 0 {
@@ -168,11 +209,17 @@ fn environments(out: &mut Problems, envs: &[Environment]) {
             if h.max_replicas < h.min_replicas {
                 out.add(
                     format!("{at}.hpa.maxReplicas"),
-                    format!("must be at least minReplicas ({}), found {}", h.min_replicas, h.max_replicas),
+                    format!(
+                        "must be at least minReplicas ({}), found {}",
+                        h.min_replicas, h.max_replicas
+                    ),
                 );
             }
             if !(1..=100).contains(&h.target_cpu_utilization) {
-                out.add(format!("{at}.hpa.targetCPUUtilization"), "must be a percentage between 1 and 100");
+                out.add(
+                    format!("{at}.hpa.targetCPUUtilization"),
+                    "must be a percentage between 1 and 100",
+                );
             }
         }
         if let Some(ing) = &e.ingress {
@@ -185,12 +232,18 @@ fn environments(out: &mut Problems, envs: &[Environment]) {
 fn service(out: &mut Problems, at: &str, s: &Service, envs: &[&Environment]) {
     dns_label(out, &format!("{at}.name"), &s.name, MAX_SERVICE_NAME);
     if s.name.starts_with(|c: char| c.is_ascii_digit()) {
-        out.add(format!("{at}.name"), format!("`{}` must start with a letter", s.name));
+        out.add(
+            format!("{at}.name"),
+            format!("`{}` must start with a letter", s.name),
+        );
     }
     image(out, &format!("{at}.image"), &s.image);
     for e in envs {
         if !s.tags.contains_key(&e.name) {
-            out.add(format!("{at}.tags"), format!("missing a tag for environment `{}`", e.name));
+            out.add(
+                format!("{at}.tags"),
+                format!("missing a tag for environment `{}`", e.name),
+            );
         }
     }
     for (env, tag) in &s.tags {
@@ -201,11 +254,16 @@ fn service(out: &mut Problems, at: &str, s: &Service, envs: &[&Environment]) {
         let valid = !tag.is_empty()
             && tag.len() <= 128
             && !tag.starts_with(['.', '-'])
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !valid {
             out.add(&path, format!("`{tag}` is not a valid image tag"));
         } else if tag == "latest" {
-            out.add(&path, "`latest` is not allowed: pin a version so that promotion is reproducible");
+            out.add(
+                &path,
+                "`latest` is not allowed: pin a version so that promotion is reproducible",
+            );
         }
     }
     if s.port == 0 {
@@ -219,31 +277,58 @@ fn service(out: &mut Problems, at: &str, s: &Service, envs: &[&Environment]) {
     if let (Some(req), Some(lim)) = (parse_cpu(&r.requests.cpu), parse_cpu(&r.limits.cpu))
         && req > lim
     {
-        out.add(format!("{at}.resources.requests.cpu"), format!("{} exceeds the limit {}", r.requests.cpu, r.limits.cpu));
+        out.add(
+            format!("{at}.resources.requests.cpu"),
+            format!("{} exceeds the limit {}", r.requests.cpu, r.limits.cpu),
+        );
     }
-    if let (Some(req), Some(lim)) = (parse_memory(&r.requests.memory), parse_memory(&r.limits.memory))
-        && req > lim
+    if let (Some(req), Some(lim)) = (
+        parse_memory(&r.requests.memory),
+        parse_memory(&r.limits.memory),
+    ) && req > lim
     {
         out.add(
             format!("{at}.resources.requests.memory"),
-            format!("{} exceeds the limit {}", r.requests.memory, r.limits.memory),
+            format!(
+                "{} exceeds the limit {}",
+                r.requests.memory, r.limits.memory
+            ),
         );
     }
-    for (kind, probe) in [("readiness", &s.probes.readiness), ("liveness", &s.probes.liveness)] {
+    for (kind, probe) in [
+        ("readiness", &s.probes.readiness),
+        ("liveness", &s.probes.liveness),
+    ] {
         http_path(out, &format!("{at}.probes.{kind}.path"), &probe.path);
         if probe.period_seconds == 0 {
-            out.add(format!("{at}.probes.{kind}.periodSeconds"), "must be at least 1");
+            out.add(
+                format!("{at}.probes.{kind}.periodSeconds"),
+                "must be at least 1",
+            );
         }
         if probe.failure_threshold == 0 {
-            out.add(format!("{at}.probes.{kind}.failureThreshold"), "must be at least 1");
+            out.add(
+                format!("{at}.probes.{kind}.failureThreshold"),
+                "must be at least 1",
+            );
         }
     }
     for key in s.config.keys() {
-        let ok = !key.is_empty() && key.len() <= 253 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+        let ok = !key.is_empty()
+            && key.len() <= 253
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
         if !ok {
-            out.add(format!("{at}.config.{key}"), format!("`{key}` is not a valid ConfigMap key"));
+            out.add(
+                format!("{at}.config.{key}"),
+                format!("`{key}` is not a valid ConfigMap key"),
+            );
         } else if key.starts_with("PLATFORM_") {
-            out.add(format!("{at}.config.{key}"), "keys starting with PLATFORM_ are set by platformctl");
+            out.add(
+                format!("{at}.config.{key}"),
+                "keys starting with PLATFORM_ are set by platformctl",
+            );
         }
     }
     for (i, name) in s.secrets.iter().enumerate() {
@@ -252,17 +337,26 @@ fn service(out: &mut Problems, at: &str, s: &Service, envs: &[&Environment]) {
     http_path(out, &format!("{at}.metrics.path"), &s.metrics.path);
     let b = &s.metrics.buckets;
     if b.is_empty() {
-        out.add(format!("{at}.metrics.buckets"), "at least one bucket is required");
+        out.add(
+            format!("{at}.metrics.buckets"),
+            "at least one bucket is required",
+        );
     }
     for (i, w) in b.windows(2).enumerate() {
         if w[1] <= w[0] {
-            out.add(format!("{at}.metrics.buckets[{}]", i + 1), format!("buckets must increase: {} after {}", w[1], w[0]));
+            out.add(
+                format!("{at}.metrics.buckets[{}]", i + 1),
+                format!("buckets must increase: {} after {}", w[1], w[0]),
+            );
         }
     }
     if let Some(first) = b.first()
         && *first <= 0.0
     {
-        out.add(format!("{at}.metrics.buckets[0]"), "buckets must be positive");
+        out.add(
+            format!("{at}.metrics.buckets[0]"),
+            "buckets must be positive",
+        );
     }
     strategy(out, &format!("{at}.strategy"), s);
 }
@@ -278,7 +372,10 @@ fn strategy(out: &mut Problems, at: &str, s: &Service) {
             }
             for (i, w) in c.steps.iter().enumerate() {
                 if !(1..=100).contains(w) {
-                    out.add(format!("{at}.steps[{i}]"), format!("weight must be between 1 and 100, found {w}"));
+                    out.add(
+                        format!("{at}.steps[{i}]"),
+                        format!("weight must be between 1 and 100, found {w}"),
+                    );
                 }
                 if i > 0 && *w <= c.steps[i - 1] {
                     out.add(
@@ -306,7 +403,10 @@ fn strategy(out: &mut Problems, at: &str, s: &Service) {
 
 fn analysis(out: &mut Problems, at: &str, a: &Analysis, s: &Service) {
     if !(a.success_rate > 0.0 && a.success_rate <= 100.0) {
-        out.add(format!("{at}.successRate"), format!("must be a percentage in (0, 100], found {}", a.success_rate));
+        out.add(
+            format!("{at}.successRate"),
+            format!("must be a percentage in (0, 100], found {}", a.success_rate),
+        );
     }
     if let Some(l) = &a.latency {
         latency(out, &format!("{at}.latency"), l, s);
@@ -319,9 +419,20 @@ fn analysis(out: &mut Problems, at: &str, a: &Analysis, s: &Service) {
 
 fn latency(out: &mut Problems, at: &str, l: &LatencyTarget, s: &Service) {
     if !(l.percentile > 0.0 && l.percentile < 100.0) {
-        out.add(format!("{at}.percentile"), format!("must be between 0 and 100 (exclusive), found {}", l.percentile));
+        out.add(
+            format!("{at}.percentile"),
+            format!(
+                "must be between 0 and 100 (exclusive), found {}",
+                l.percentile
+            ),
+        );
     }
-    if !s.metrics.buckets.iter().any(|b| (b - l.threshold).abs() < 1e-9) {
+    if !s
+        .metrics
+        .buckets
+        .iter()
+        .any(|b| (b - l.threshold).abs() < 1e-9)
+    {
         let list: Vec<String> = s.metrics.buckets.iter().map(|b| b.to_string()).collect();
         out.add(
             format!("{at}.threshold"),
@@ -345,14 +456,29 @@ fn slos(out: &mut Problems, p: &Platform) {
         {
             out.add(
                 format!("{at}.environment"),
-                format!("environment `{}` has no monitoring: set `monitoring: true` on it", env.name),
+                format!(
+                    "environment `{}` has no monitoring: set `monitoring: true` on it",
+                    env.name
+                ),
             );
         }
         if !seen.insert((&slo.service, &slo.environment)) {
-            out.add(at.clone(), format!("a second SLO for `{}` in `{}`", slo.service, slo.environment));
+            out.add(
+                at.clone(),
+                format!(
+                    "a second SLO for `{}` in `{}`",
+                    slo.service, slo.environment
+                ),
+            );
         }
         if !is_duration(&slo.window) || !slo.window.ends_with(['d', 'w']) {
-            out.add(format!("{at}.window"), format!("must be days or weeks such as `30d` or `4w`, found `{}`", slo.window));
+            out.add(
+                format!("{at}.window"),
+                format!(
+                    "must be days or weeks such as `30d` or `4w`, found `{}`",
+                    slo.window
+                ),
+            );
         }
         if slo.availability.is_none() && slo.latency.is_none() {
             out.add(at.clone(), "set `availability`, `latency`, or both");
@@ -362,7 +488,10 @@ fn slos(out: &mut Problems, p: &Platform) {
         {
             out.add(
                 format!("{at}.availability.objective"),
-                format!("must be a percentage between 0 and 100 (exclusive), found {}", a.objective),
+                format!(
+                    "must be a percentage between 0 and 100 (exclusive), found {}",
+                    a.objective
+                ),
             );
         }
         if let (Some(l), Some(s)) = (&slo.latency, svc) {
@@ -377,29 +506,46 @@ fn chaos(out: &mut Problems, p: &Platform) {
         let at = format!("chaos[{i}]");
         dns_label(out, &format!("{at}.name"), &c.name, 57);
         if !names.insert(c.name.as_str()) {
-            out.add(format!("{at}.name"), format!("duplicate experiment name `{}`", c.name));
+            out.add(
+                format!("{at}.name"),
+                format!("duplicate experiment name `{}`", c.name),
+            );
         }
         find_service(out, &format!("{at}.service"), p, &c.service);
         find_env(out, &format!("{at}.environment"), p, &c.environment);
-        let needs_value = matches!(c.mode, ChaosMode::Fixed | ChaosMode::FixedPercent | ChaosMode::RandomMaxPercent);
+        let needs_value = matches!(
+            c.mode,
+            ChaosMode::Fixed | ChaosMode::FixedPercent | ChaosMode::RandomMaxPercent
+        );
         match (&c.value, needs_value) {
-            (None, true) => out.add(format!("{at}.value"), format!("mode `{}` needs a value", mode_name(c.mode))),
-            (Some(_), false) => out.add(format!("{at}.value"), format!("mode `{}` takes no value", mode_name(c.mode))),
+            (None, true) => out.add(
+                format!("{at}.value"),
+                format!("mode `{}` needs a value", mode_name(c.mode)),
+            ),
+            (Some(_), false) => out.add(
+                format!("{at}.value"),
+                format!("mode `{}` takes no value", mode_name(c.mode)),
+            ),
             (Some(v), true) => match v.parse::<u32>() {
-                Ok(n) if c.mode != ChaosMode::Fixed && !(1..=100).contains(&n) => {
-                    out.add(format!("{at}.value"), format!("must be a percentage between 1 and 100, found {n}"))
-                }
+                Ok(n) if c.mode != ChaosMode::Fixed && !(1..=100).contains(&n) => out.add(
+                    format!("{at}.value"),
+                    format!("must be a percentage between 1 and 100, found {n}"),
+                ),
                 Ok(0) => out.add(format!("{at}.value"), "must be at least 1"),
                 Ok(_) => {}
-                Err(_) => out.add(format!("{at}.value"), format!("must be a whole number, found `{v}`")),
+                Err(_) => out.add(
+                    format!("{at}.value"),
+                    format!("must be a whole number, found `{v}`"),
+                ),
             },
             (None, false) => {}
         }
         match &c.duration {
             Some(d) => duration(out, &format!("{at}.duration"), d),
-            None if c.action == ChaosAction::PodFailure => {
-                out.add(format!("{at}.duration"), "`pod-failure` needs a duration such as `30s`")
-            }
+            None if c.action == ChaosAction::PodFailure => out.add(
+                format!("{at}.duration"),
+                "`pod-failure` needs a duration such as `30s`",
+            ),
             None => {}
         }
         if let Some(name) = &c.container {
@@ -414,19 +560,28 @@ fn load(out: &mut Problems, p: &Platform) {
         let at = format!("load[{i}]");
         dns_label(out, &format!("{at}.name"), &l.name, 63);
         if !names.insert(l.name.as_str()) {
-            out.add(format!("{at}.name"), format!("duplicate load test name `{}`", l.name));
+            out.add(
+                format!("{at}.name"),
+                format!("duplicate load test name `{}`", l.name),
+            );
         }
         let svc = find_service(out, &format!("{at}.service"), p, &l.service);
         find_env(out, &format!("{at}.environment"), p, &l.environment);
         http_path(out, &format!("{at}.path"), &l.path);
         if l.rate == 0 {
-            out.add(format!("{at}.rate"), "must be at least 1 request per second");
+            out.add(
+                format!("{at}.rate"),
+                "must be at least 1 request per second",
+            );
         }
         duration(out, &format!("{at}.duration"), &l.duration);
         if let Some(e) = l.thresholds.max_error_rate
             && !(0.0..=100.0).contains(&e)
         {
-            out.add(format!("{at}.thresholds.maxErrorRate"), format!("must be a percentage between 0 and 100, found {e}"));
+            out.add(
+                format!("{at}.thresholds.maxErrorRate"),
+                format!("must be a percentage between 0 and 100, found {e}"),
+            );
         }
         if let (Some(lat), Some(s)) = (&l.thresholds.latency, svc) {
             latency(out, &format!("{at}.thresholds.latency"), lat, s);
@@ -434,7 +589,12 @@ fn load(out: &mut Problems, p: &Platform) {
     }
 }
 
-fn find_service<'a>(out: &mut Problems, at: &str, p: &'a Platform, name: &str) -> Option<&'a Service> {
+fn find_service<'a>(
+    out: &mut Problems,
+    at: &str,
+    p: &'a Platform,
+    name: &str,
+) -> Option<&'a Service> {
     let found = p.services.iter().find(|s| s.name == name);
     if found.is_none() {
         out.add(at, format!("unknown service `{name}`"));
@@ -442,7 +602,12 @@ fn find_service<'a>(out: &mut Problems, at: &str, p: &'a Platform, name: &str) -
     found
 }
 
-fn find_env<'a>(out: &mut Problems, at: &str, p: &'a Platform, name: &str) -> Option<&'a Environment> {
+fn find_env<'a>(
+    out: &mut Problems,
+    at: &str,
+    p: &'a Platform,
+    name: &str,
+) -> Option<&'a Environment> {
     let found = p.environments.iter().find(|e| e.name == name);
     if found.is_none() {
         out.add(at, format!("unknown environment `{name}`"));
@@ -464,7 +629,8 @@ fn mode_name(m: ChaosMode) -> &'static str {
 fn dns_label(out: &mut Problems, at: &str, v: &str, max: usize) {
     let ok = !v.is_empty()
         && v.len() <= max
-        && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && v.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !v.starts_with('-')
         && !v.ends_with('-');
     if !ok {
@@ -483,24 +649,37 @@ fn dns_subdomain(out: &mut Problems, at: &str, v: &str) {
         && v.len() <= 253
         && v.split('.').all(|l| {
             !l.is_empty()
-                && l.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
     if !ok {
-        out.add(at, format!("`{v}` is not a valid DNS subdomain: use lowercase letters, digits, '-' and '.'"));
+        out.add(
+            at,
+            format!(
+                "`{v}` is not a valid DNS subdomain: use lowercase letters, digits, '-' and '.'"
+            ),
+        );
     }
 }
 
 fn image(out: &mut Problems, at: &str, v: &str) {
     let last = v.rsplit('/').next().unwrap_or(v);
     if v.contains('@') || last.contains(':') {
-        out.add(at, format!("`{v}` carries a tag or digest: give the repository here and the tag under `tags`"));
+        out.add(
+            at,
+            format!(
+                "`{v}` carries a tag or digest: give the repository here and the tag under `tags`"
+            ),
+        );
         return;
     }
     let ok = !v.is_empty()
         && v.split('/').all(|c| {
-            !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-:".contains(ch))
+            !c.is_empty()
+                && c.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-:".contains(ch))
         });
     if !ok {
         out.add(at, format!("`{v}` is not a valid image repository: use lowercase letters, digits, '.', '_', '-' and '/'"));
@@ -509,38 +688,58 @@ fn image(out: &mut Problems, at: &str, v: &str) {
 
 fn http_path(out: &mut Problems, at: &str, v: &str) {
     if !v.starts_with('/') || v.contains(char::is_whitespace) {
-        out.add(at, format!("must be an HTTP path starting with '/', found `{v}`"));
+        out.add(
+            at,
+            format!("must be an HTTP path starting with '/', found `{v}`"),
+        );
     }
 }
 
 fn duration(out: &mut Problems, at: &str, v: &str) {
     if !is_duration(v) {
-        out.add(at, format!("must be a duration such as `30s`, `5m` or `1h`, found `{v}`"));
+        out.add(
+            at,
+            format!("must be a duration such as `30s`, `5m` or `1h`, found `{v}`"),
+        );
     }
 }
 
 /// `<digits><unit>` with unit s, m, h, d or w: what Argo Rollouts and Chaos Mesh both accept.
 pub(crate) fn is_duration(v: &str) -> bool {
-    let Some(unit) = v.chars().last() else { return false };
+    let Some(unit) = v.chars().last() else {
+        return false;
+    };
     let digits = &v[..v.len() - 1];
-    "smhdw".contains(unit) && !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && digits != "0"
+    "smhdw".contains(unit)
+        && !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && digits != "0"
 }
 
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn cpu(out: &mut Problems, at: &str, v: &str) {
     if parse_cpu(v).is_none() {
-        out.add(at, format!("`{v}` is not a CPU quantity such as `250m` or `1`"));
+        out.add(
+            at,
+            format!("`{v}` is not a CPU quantity such as `250m` or `1`"),
+        );
     }
 }
 
 fn memory(out: &mut Problems, at: &str, v: &str) {
     if parse_memory(v).is_none() {
-        out.add(at, format!("`{v}` is not a memory quantity such as `128Mi` or `1Gi`"));
+        out.add(
+            at,
+            format!("`{v}` is not a memory quantity such as `128Mi` or `1Gi`"),
+        );
     }
 }
 
@@ -565,12 +764,17 @@ fn parse_memory(v: &str) -> Option<f64> {
         ("G", 1e9),
         ("T", 1e12),
     ];
-    let (num, scale) = UNITS.iter().find_map(|(u, s)| v.strip_suffix(u).map(|n| (n, *s))).unwrap_or((v, 1.0));
+    let (num, scale) = UNITS
+        .iter()
+        .find_map(|(u, s)| v.strip_suffix(u).map(|n| (n, *s)))
+        .unwrap_or((v, 1.0));
     number(num).map(|n| n * scale).filter(|n| *n > 0.0)
 }
 
 fn number(v: &str) -> Option<f64> {
-    let ok = !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.') && v.matches('.').count() <= 1;
+    let ok = !v.is_empty()
+        && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && v.matches('.').count() <= 1;
     if ok { v.parse().ok() } else { None }
 }
 
@@ -591,6 +795,8 @@ mod tests {
     #[test]
     fn durations() {
         assert!(is_duration("30s") && is_duration("30d") && is_duration("4w"));
-        assert!(!is_duration("30") && !is_duration("s") && !is_duration("0s") && !is_duration("1.5m"));
+        assert!(
+            !is_duration("30") && !is_duration("s") && !is_duration("0s") && !is_duration("1.5m")
+        );
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Owns the application spec: sources with their directory, Helm, Kustomize and plugin options,
 //! the destination, sync policy and ignored differences. Does not own `AppProject`
-//! ([`super::appproject`]), `operation`, `status` or `sourceHydrator` (never rendered, so
-//! rejected), or `ApplicationSet`.
+//! ([`super::appproject`]), `ApplicationSet`, or what we never render and so reject: `operation`,
+//! `status`, `sourceHydrator`, Helm `fileParameters`/`apiVersions`/`kubeVersion`, plugin
+//! `parameters` and the less common Kustomize options.
 
 use std::collections::BTreeMap;
 
@@ -124,8 +125,6 @@ pub struct Helm {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Vec<HelmParameter>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_parameters: Option<Vec<HelmFileParameter>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_missing_value_files: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_credentials: Option<bool>,
@@ -137,10 +136,6 @@ pub struct Helm {
     pub skip_tests: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kube_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_versions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,15 +147,6 @@ pub struct HelmParameter {
     pub value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_string: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HelmFileParameter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,27 +369,38 @@ spec:
 
     #[test]
     fn unknown_fields_are_rejected_with_their_path() {
-        let d = doc(PROD);
-        assert_rejected(&with(&d, "", "status", json!({})), "status");
-        assert_rejected(&with(&d, "", "operation", json!({})), "operation");
-        assert_rejected(&with(&d, "/spec", "syncPolicies", json!({})), "spec.syncPolicies");
-        let at = "/spec/syncPolicy/automated";
-        assert_rejected(&with(&d, at, "selfheal", json!(true)), "spec.syncPolicy.automated.selfheal");
-        assert_rejected(&with(&d, "/spec/source", "repoUrl", json!("x")), "spec.source.repoUrl");
+        assert_unknown(
+            &doc(PROD),
+            &[
+                "/status",
+                "/operation",
+                "/spec/syncPolicies",
+                "/spec/syncPolicy/automated/selfheal",
+                "/spec/syncPolicy/retry/backoff/maxDurationSeconds",
+                "/spec/source/repoUrl",
+                "/spec/source/directory/recursive",
+                "/spec/destination/cluster",
+            ],
+        );
     }
 
     #[test]
     fn unknown_field_in_object_meta_is_dropped_by_the_round_trip() {
-        assert_drops(&with(&doc(PROD), "/metadata", "finalizer", json!([])), "/metadata", "finalizer");
+        assert_drops(&doc(PROD), "/metadata/finalizer");
     }
 
     #[test]
     fn wrong_types_and_missing_required_fields_are_rejected() {
         let d = doc(PROD);
-        assert_rejected(&replaced(&d, "/spec/syncPolicy/retry/limit", json!("5")), "spec.syncPolicy.retry.limit");
-        let mut no_project = d.clone();
-        no_project.pointer_mut("/spec").and_then(|s| s.as_object_mut()).expect("spec").remove("project");
-        let e = assert_rejected(&no_project, "spec");
-        assert!(e.message.contains("missing field `project`"), "{e}");
+        assert_invalid(
+            &d,
+            &[
+                ("/spec/syncPolicy/retry/limit", json!("5")),
+                ("/spec/source/directory/recurse", json!("yes")),
+            ],
+        );
+        assert_required(&d, "/spec/project");
+        assert_required(&d, "/spec/destination");
+        assert_required(&d, "/spec/source/repoURL");
     }
 }

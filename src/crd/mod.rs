@@ -7,7 +7,7 @@
 //! Does not own: built-in Kubernetes kinds (those are `k8s-openapi` types, which ignore unknown
 //! fields; embedded ones such as a pod template are checked by the lint engine diffing the keys of
 //! [`round_trip`]'s output against its input), policy checks, YAML parsing, or CRDs we never render
-//! (status, ClusterAnalysisTemplate, ApplicationSet, …): [`round_trip`] answers `Ok(None)` for them.
+//! (`status`, `ClusterAnalysisTemplate`, `ApplicationSet`, …): [`round_trip`] answers `Ok(None)` for them.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,14 +51,46 @@ type RoundTrip = fn(Value) -> Result<Value, StrictError>;
 
 /// Every `(apiVersion, kind)` with a project-written type.
 const KINDS: &[(&str, &str, RoundTrip)] = &[
-    ("argoproj.io/v1alpha1", "Rollout", strict::<rollouts::Rollout>),
-    ("argoproj.io/v1alpha1", "AnalysisTemplate", strict::<analysis::AnalysisTemplate>),
-    ("argoproj.io/v1alpha1", "Application", strict::<application::Application>),
-    ("argoproj.io/v1alpha1", "AppProject", strict::<appproject::AppProject>),
-    ("monitoring.coreos.com/v1", "ServiceMonitor", strict::<servicemonitor::ServiceMonitor>),
-    ("monitoring.coreos.com/v1", "PrometheusRule", strict::<monitoring::PrometheusRule>),
-    ("chaos-mesh.org/v1alpha1", "PodChaos", strict::<chaos::PodChaos>),
-    ("chaos-mesh.org/v1alpha1", "Schedule", strict::<chaos::Schedule>),
+    (
+        "argoproj.io/v1alpha1",
+        "Rollout",
+        strict::<rollouts::Rollout>,
+    ),
+    (
+        "argoproj.io/v1alpha1",
+        "AnalysisTemplate",
+        strict::<analysis::AnalysisTemplate>,
+    ),
+    (
+        "argoproj.io/v1alpha1",
+        "Application",
+        strict::<application::Application>,
+    ),
+    (
+        "argoproj.io/v1alpha1",
+        "AppProject",
+        strict::<appproject::AppProject>,
+    ),
+    (
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        strict::<servicemonitor::ServiceMonitor>,
+    ),
+    (
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        strict::<monitoring::PrometheusRule>,
+    ),
+    (
+        "chaos-mesh.org/v1alpha1",
+        "PodChaos",
+        strict::<chaos::PodChaos>,
+    ),
+    (
+        "chaos-mesh.org/v1alpha1",
+        "Schedule",
+        strict::<chaos::Schedule>,
+    ),
 ];
 
 fn lookup(api_version: &str, kind: &str) -> Option<RoundTrip> {
@@ -74,12 +106,12 @@ pub fn known(api_version: &str, kind: &str) -> bool {
 }
 
 /// Deserialises `doc` strictly into the type for its apiVersion/kind and serialises it back.
-/// `Ok(None)` if the kind is not one of ours. `Err` carries the serde_path_to_error path + message.
-pub fn round_trip(
-    api_version: &str,
-    kind: &str,
-    doc: Value,
-) -> Result<Option<Value>, StrictError> {
+/// `Ok(None)` if the kind is not one of ours.
+///
+/// # Errors
+/// A [`StrictError`] carrying the `serde_path_to_error` path and message when `doc` has an
+/// unknown field, a value of the wrong type, an invalid enum value or a missing required field.
+pub fn round_trip(api_version: &str, kind: &str, doc: Value) -> Result<Option<Value>, StrictError> {
     match lookup(api_version, kind) {
         Some(f) => f(doc).map(Some),
         None => Ok(None),
@@ -122,7 +154,7 @@ impl From<DateTime> for String {
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    //! Helpers shared by the per-group unit tests.
+    //! Helpers shared by the per-group unit tests. Locations are JSON pointers into the fixture.
     use super::*;
 
     /// Parses a YAML fixture the way the lint engine sees a rendered document.
@@ -130,16 +162,12 @@ pub(crate) mod test_support {
         serde_yaml::from_str(yaml).expect("fixture is valid YAML")
     }
 
-    fn type_of(doc: &Value) -> (String, String) {
-        let field = |k: &str| doc[k].as_str().expect("fixture has apiVersion and kind").to_owned();
-        (field("apiVersion"), field("kind"))
-    }
-
-    /// Round-trips `doc` through its type; panics if it is not one of ours.
+    /// Round-trips `doc` through its type; panics if the kind is not one of ours.
     pub fn trip(doc: &Value) -> Result<Value, StrictError> {
-        let (v, k) = type_of(doc);
-        assert!(known(&v, &k), "{v}/{k} should be known");
-        round_trip(&v, &k, doc.clone()).map(|o| o.expect("known kind"))
+        let field = |k: &str| doc[k].as_str().expect("fixture has apiVersion and kind");
+        let (v, k) = (field("apiVersion"), field("kind"));
+        assert!(known(v, k), "{v}/{k} should be known");
+        round_trip(v, k, doc.clone()).map(|o| o.expect("known kind"))
     }
 
     /// The fixture parses and serialises back to an identical value.
@@ -148,37 +176,94 @@ pub(crate) mod test_support {
         assert_eq!(&out, doc);
     }
 
-    /// Inserts `key: value` into the object at JSON pointer `at`.
-    pub fn with(doc: &Value, at: &str, key: &str, value: Value) -> Value {
+    /// The error path `serde_path_to_error` reports for a JSON pointer: `/spec/steps/1/x` →
+    /// `spec.steps[1].x`.
+    pub fn path_of(pointer: &str) -> String {
+        let mut path = String::new();
+        for seg in pointer.split('/').skip(1) {
+            if seg.parse::<usize>().is_ok() {
+                path.push('[');
+                path.push_str(seg);
+                path.push(']');
+            } else {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(seg);
+            }
+        }
+        path
+    }
+
+    /// A copy of `doc` with the value at `pointer` set (an object key is added if missing).
+    pub fn set(doc: &Value, pointer: &str, value: Value) -> Value {
         let mut d = doc.clone();
-        d.pointer_mut(at)
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer starts with /");
+        match d.pointer_mut(parent) {
+            Some(Value::Object(map)) => {
+                map.insert(key.to_owned(), value);
+            }
+            Some(Value::Array(items)) => {
+                items[key.parse::<usize>().expect("array index")] = value;
+            }
+            _ => panic!("no object or array at {parent}"),
+        }
+        d
+    }
+
+    /// A copy of `doc` without the value at `pointer`.
+    pub fn without(doc: &Value, pointer: &str) -> Value {
+        let mut d = doc.clone();
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer starts with /");
+        let map = d
+            .pointer_mut(parent)
             .and_then(Value::as_object_mut)
-            .unwrap_or_else(|| panic!("no object at {at}"))
-            .insert(key.to_owned(), value);
+            .expect("object");
+        map.remove(key)
+            .unwrap_or_else(|| panic!("nothing at {pointer}"));
         d
     }
 
-    /// Replaces the value at JSON pointer `at`.
-    pub fn replaced(doc: &Value, at: &str, value: Value) -> Value {
-        let mut d = doc.clone();
-        *d.pointer_mut(at).unwrap_or_else(|| panic!("no value at {at}")) = value;
-        d
-    }
-
-    /// The document is rejected with an error whose path is `path`; returns the error.
+    /// The document is rejected at `path`; returns the error.
     pub fn assert_rejected(doc: &Value, path: &str) -> StrictError {
         let e = trip(doc).expect_err("document should be rejected");
         assert_eq!(e.path, path, "error was: {e}");
         e
     }
 
-    /// The document parses, but the round trip silently drops `key` under `at` (an unknown field
-    /// inside an embedded k8s-openapi type), which the lint engine's key diff reports.
-    pub fn assert_drops(doc: &Value, at: &str, key: &str) {
-        let out = trip(doc).unwrap_or_else(|e| panic!("unexpected rejection: {e}"));
-        assert_ne!(&out, doc);
-        let obj = out.pointer(at).and_then(Value::as_object).expect("object survives");
-        assert!(!obj.contains_key(key), "{key} should not survive the round trip");
+    /// Each added key (a JSON pointer to a key that is not in the schema) is rejected as an
+    /// unknown field, with the error naming its path.
+    pub fn assert_unknown(doc: &Value, pointers: &[&str]) {
+        for pointer in pointers {
+            let e = assert_rejected(&set(doc, pointer, Value::Null), &path_of(pointer));
+            assert!(e.message.starts_with("unknown field"), "{e}");
+        }
+    }
+
+    /// Each value, set at its JSON pointer, is rejected with the error naming that path.
+    pub fn assert_invalid(doc: &Value, cases: &[(&str, Value)]) {
+        for (pointer, value) in cases {
+            assert_rejected(&set(doc, pointer, value.clone()), &path_of(pointer));
+        }
+    }
+
+    /// Removing the required value at `pointer` is rejected as a missing field of its parent.
+    pub fn assert_required(doc: &Value, pointer: &str) {
+        let (parent, key) = pointer.rsplit_once('/').expect("pointer starts with /");
+        let e = assert_rejected(&without(doc, pointer), &path_of(parent));
+        assert!(e.message.contains(&format!("missing field `{key}`")), "{e}");
+    }
+
+    /// The document parses, but the round trip silently drops the key added at `pointer` (an
+    /// unknown field inside an embedded k8s-openapi type), which the lint engine's key diff reports.
+    pub fn assert_drops(doc: &Value, pointer: &str) {
+        let d = set(doc, pointer, Value::String("x".to_owned()));
+        let out = trip(&d).unwrap_or_else(|e| panic!("unexpected rejection: {e}"));
+        assert!(
+            out.pointer(pointer).is_none(),
+            "{pointer} should not survive the round trip"
+        );
+        assert_eq!(&out, doc, "everything else survives");
     }
 }
 
@@ -192,7 +277,11 @@ mod tests {
         assert!(!known("argoproj.io/v1alpha1", "ApplicationSet"));
         assert!(!known("argoproj.io/v1beta1", "Rollout"));
         let doc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "bogus": 1});
-        assert!(round_trip("v1", "Service", doc).expect("not ours").is_none());
+        assert!(
+            round_trip("v1", "Service", doc)
+                .expect("not ours")
+                .is_none()
+        );
     }
 
     #[test]

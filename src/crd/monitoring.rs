@@ -1,7 +1,7 @@
 //! `monitoring.coreos.com/v1` `PrometheusRule`, as defined by prometheus-operator v0.88.1 (the app
 //! version of Helm chart kube-prometheus-stack 81.4.x),
-//! `example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml`, and the duration
-//! type the operator's CRDs share.
+//! `example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml`, and the types the
+//! operator's CRDs share: durations, secret/ConfigMap key selectors, authorization and TLS.
 //!
 //! Owns rule groups and recording/alerting rules; note their keys are snake_case upstream
 //! (`keep_firing_for`, `query_offset`, `partial_response_strategy`). Does not own `ServiceMonitor`
@@ -78,7 +78,9 @@ impl TryFrom<String> for Duration {
         if is_duration(&s) {
             Ok(Self(s))
         } else {
-            Err(format!("invalid duration `{s}`: expected units in order y, w, d, h, m, s, ms, e.g. `30s` or `1h30m`"))
+            Err(format!(
+                "invalid duration `{s}`: expected units in order y, w, d, h, m, s, ms, e.g. `30s` or `1h30m`"
+            ))
         }
     }
 }
@@ -103,7 +105,11 @@ fn is_duration(s: &str) -> bool {
         }
         rest = &rest[digits..];
         // `ms` before `m`: a bare `s` after `m` would need digits of its own.
-        let unit = if rest.starts_with("ms") { "ms" } else { rest.get(..1).unwrap_or("") };
+        let unit = if rest.starts_with("ms") {
+            "ms"
+        } else {
+            rest.get(..1).unwrap_or("")
+        };
         match UNITS[next_unit..].iter().position(|u| *u == unit) {
             Some(i) => next_unit += i + 1,
             None => return false,
@@ -124,7 +130,9 @@ impl TryFrom<String> for PartialResponseStrategy {
         if s.is_empty() || s.eq_ignore_ascii_case("abort") || s.eq_ignore_ascii_case("warn") {
             Ok(Self(s))
         } else {
-            Err(format!("invalid partial_response_strategy `{s}`: expected `abort` or `warn`"))
+            Err(format!(
+                "invalid partial_response_strategy `{s}`: expected `abort` or `warn`"
+            ))
         }
     }
 }
@@ -133,6 +141,79 @@ impl From<PartialResponseStrategy> for String {
     fn from(p: PartialResponseStrategy) -> String {
         p.0
     }
+}
+
+/// The operator's own selector: unlike `k8s-openapi`'s, `name` is optional (default `""`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeySelector {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A key of a Secret or of a ConfigMap (same shape as [`SecretKeySelector`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretOrConfigMap {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretKeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<SecretKeySelector>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretKeySelector>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BasicAuth {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<SecretKeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<SecretKeySelector>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<SecretOrConfigMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<SecretOrConfigMap>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<SecretKeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_skip_verify: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<TlsVersion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<TlsVersion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TlsVersion {
+    Tls10,
+    Tls11,
+    Tls12,
+    Tls13,
 }
 
 #[cfg(test)]
@@ -189,35 +270,63 @@ spec:
 
     #[test]
     fn unknown_fields_are_rejected_with_their_path() {
-        let d = doc(SLO_RULES);
-        assert_rejected(&with(&d, "", "status", json!({})), "status");
-        assert_rejected(&with(&d, "/spec", "group", json!([])), "spec.group");
-        assert_rejected(&with(&d, "/spec/groups/1", "queryOffset", json!("1m")), "spec.groups[1].queryOffset");
-        let at = "/spec/groups/1/rules/0";
-        assert_rejected(&with(&d, at, "keepFiringFor", json!("5m")), "spec.groups[1].rules[0].keepFiringFor");
+        assert_unknown(
+            &doc(SLO_RULES),
+            &[
+                "/status",
+                "/spec/group",
+                // The operator's rule keys are snake_case.
+                "/spec/groups/1/queryOffset",
+                "/spec/groups/1/rules/0/keepFiringFor",
+                "/spec/groups/0/rules/0/annotation",
+            ],
+        );
     }
 
     #[test]
     fn unknown_field_in_object_meta_is_dropped_by_the_round_trip() {
-        assert_drops(&with(&doc(SLO_RULES), "/metadata", "label", json!({})), "/metadata", "label");
+        assert_drops(&doc(SLO_RULES), "/metadata/label");
     }
 
     #[test]
-    fn invalid_durations_and_strategies_are_rejected() {
+    fn invalid_durations_strategies_and_types_are_rejected() {
         let d = doc(SLO_RULES);
-        let e = assert_rejected(&replaced(&d, "/spec/groups/1/rules/0/for", json!("2 minutes")), "spec.groups[1].rules[0].for");
-        assert!(e.message.contains("invalid duration"), "{e}");
-        let at = "/spec/groups/1/partial_response_strategy";
-        assert_rejected(&replaced(&d, at, json!("ignore")), "spec.groups[1].partial_response_strategy");
-        assert_rejected(&replaced(&d, "/spec/groups/0/rules/0/expr", json!(["up"])), "spec.groups[0].rules[0].expr");
+        let e = assert_rejected(
+            &set(&d, "/spec/groups/1/rules/0/for", json!("2 minutes")),
+            "spec.groups[1].rules[0].for",
+        );
+        assert!(e.message.starts_with("invalid duration `2 minutes`"), "{e}");
+        assert_invalid(
+            &d,
+            &[
+                ("/spec/groups/0/interval", json!("30")),
+                ("/spec/groups/1/partial_response_strategy", json!("ignore")),
+                ("/spec/groups/0/rules/0/expr", json!(["up"])),
+                ("/spec/groups/1/limit", json!("10")),
+            ],
+        );
+        assert_required(&d, "/spec/groups/1/rules/1/expr");
+        assert_required(&d, "/spec/groups/0/name");
     }
 
     #[test]
     fn duration_follows_the_operator_pattern() {
-        for ok in ["0", "", "30s", "1m", "1h30m", "2w3d", "1y", "500ms", "1m30s500ms"] {
+        for ok in [
+            "0",
+            "",
+            "30s",
+            "1m",
+            "1h30m",
+            "2w3d",
+            "1y",
+            "500ms",
+            "1m30s500ms",
+        ] {
             assert!(is_duration(ok), "{ok} should be valid");
         }
-        for bad in ["s", "1", "30S", "1.5h", "-1m", "1m1h", "1s1s", "1ms1s", "5 m", "1mss"] {
+        for bad in [
+            "s", "1", "30S", "1.5h", "-1m", "1m1h", "1s1s", "1ms1s", "5 m", "1mss",
+        ] {
             assert!(!is_duration(bad), "{bad} should be invalid");
         }
     }

@@ -2,9 +2,10 @@
 //! version of Helm chart kube-prometheus-stack 81.4.x),
 //! `example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml`.
 //!
-//! Owns the spec, scrape endpoints, relabelling, TLS and secret-based authentication. Does not
-//! own `PrometheusRule` ([`super::monitoring`]), endpoint `oauth2` and `proxyConnectHeader`,
-//! `nativeHistogramMinBucketFactor` (never rendered, so rejected) or `status` (rejected).
+//! Owns the spec, scrape endpoints and relabelling. Does not own `PrometheusRule` or the
+//! authorization, TLS and key-selector types the operator's CRDs share ([`super::monitoring`]),
+//! nor what we never render and so reject: endpoint `oauth2` and `proxyConnectHeader`,
+//! `nativeHistogramMinBucketFactor`, and `status`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
-use super::monitoring::Duration;
+use super::monitoring::{Authorization, BasicAuth, Duration, SecretKeySelector, TlsConfig};
 
 custom_resource!(
     /// Which Services' endpoints Prometheus scrapes, and how.
@@ -203,12 +204,30 @@ pub struct RelabelAction(pub String);
 
 impl RelabelAction {
     pub const LOWERCASE: [&str; 11] = [
-        "replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep", "lowercase",
-        "uppercase", "keepequal", "dropequal",
+        "replace",
+        "keep",
+        "drop",
+        "hashmod",
+        "labelmap",
+        "labeldrop",
+        "labelkeep",
+        "lowercase",
+        "uppercase",
+        "keepequal",
+        "dropequal",
     ];
     pub const CAMEL_CASE: [&str; 11] = [
-        "Replace", "Keep", "Drop", "HashMod", "LabelMap", "LabelDrop", "LabelKeep", "Lowercase",
-        "Uppercase", "KeepEqual", "DropEqual",
+        "Replace",
+        "Keep",
+        "Drop",
+        "HashMod",
+        "LabelMap",
+        "LabelDrop",
+        "LabelKeep",
+        "Lowercase",
+        "Uppercase",
+        "KeepEqual",
+        "DropEqual",
     ];
 }
 
@@ -218,7 +237,10 @@ impl TryFrom<String> for RelabelAction {
         if Self::LOWERCASE.contains(&s.as_str()) || Self::CAMEL_CASE.contains(&s.as_str()) {
             Ok(Self(s))
         } else {
-            Err(format!("unknown relabel action `{s}`, expected one of {}", Self::LOWERCASE.join(", ")))
+            Err(format!(
+                "unknown relabel action `{s}`, expected one of {}",
+                Self::LOWERCASE.join(", ")
+            ))
         }
     }
 }
@@ -229,83 +251,11 @@ impl From<RelabelAction> for String {
     }
 }
 
-/// The operator's own selector: unlike `k8s-openapi`'s, `name` is optional (default `""`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretKeySelector {
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// A key of a Secret or of a ConfigMap (same shape as [`SecretKeySelector`]).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretOrConfigMap {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretKeySelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map: Option<SecretKeySelector>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Authorization {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<SecretKeySelector>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BasicAuth {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<SecretKeySelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<SecretKeySelector>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TlsConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<SecretOrConfigMap>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert: Option<SecretOrConfigMap>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_secret: Option<SecretKeySelector>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insecure_skip_verify: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_version: Option<TlsVersion>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_version: Option<TlsVersion>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum TlsVersion {
-    Tls10,
-    Tls11,
-    Tls12,
-    Tls13,
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
+    use super::RelabelAction;
     use crate::crd::test_support::*;
 
     /// The customer-api ServiceMonitor in prod, picked up by kube-prometheus-stack.
@@ -355,36 +305,89 @@ spec:
 
     #[test]
     fn unknown_fields_are_rejected_with_their_path() {
-        let d = doc(CUSTOMER_API);
-        assert_rejected(&with(&d, "", "status", json!({})), "status");
-        assert_rejected(&with(&d, "/spec", "endpoint", json!([])), "spec.endpoint");
-        assert_rejected(&with(&d, "/spec/endpoints/0", "scrapeInterval", json!("15s")), "spec.endpoints[0].scrapeInterval");
-        let at = "/spec/endpoints/0/relabelings/1";
-        assert_rejected(&with(&d, at, "source_labels", json!([])), "spec.endpoints[0].relabelings[1].source_labels");
+        assert_unknown(
+            &doc(CUSTOMER_API),
+            &[
+                "/status",
+                "/spec/endpoint",
+                "/spec/namespaceSelector/matchLabels",
+                "/spec/endpoints/0/scrapeInterval",
+                "/spec/endpoints/0/relabelings/1/source_labels",
+                "/spec/endpoints/0/metricRelabelings/1/replace",
+            ],
+        );
     }
 
     #[test]
     fn unknown_field_in_label_selector_is_dropped_by_the_round_trip() {
-        let at = "/spec/selector";
-        assert_drops(&with(&doc(CUSTOMER_API), at, "matchLabel", json!({})), at, "matchLabel");
+        assert_drops(&doc(CUSTOMER_API), "/spec/selector/matchLabel");
     }
 
     #[test]
     fn invalid_enum_values_and_durations_are_rejected() {
         let d = doc(CUSTOMER_API);
-        assert_rejected(&replaced(&d, "/spec/endpoints/0/scheme", json!("ftp")), "spec.endpoints[0].scheme");
         let action = "/spec/endpoints/0/relabelings/0/action";
-        let e = assert_rejected(&replaced(&d, action, json!("delete")), "spec.endpoints[0].relabelings[0].action");
-        assert!(e.message.contains("unknown relabel action `delete`"), "{e}");
-        assert_rejected(&replaced(&d, "/spec/endpoints/0/interval", json!("15")), "spec.endpoints[0].interval");
-        assert_rejected(&with(&d, "/spec", "scrapeProtocols", json!(["OpenMetrics"])), "spec.scrapeProtocols[0]");
+        let e = assert_rejected(&set(&d, action, json!("delete")), &path_of(action));
+        assert!(
+            e.message.starts_with("unknown relabel action `delete`"),
+            "{e}"
+        );
+        assert_invalid(
+            &d,
+            &[
+                ("/spec/endpoints/0/scheme", json!("ftp")),
+                ("/spec/endpoints/0/interval", json!("15")),
+                ("/spec/serviceDiscoveryRole", json!("Pod")),
+            ],
+        );
+        let tls = set(
+            &d,
+            "/spec/endpoints/0/tlsConfig",
+            json!({"minVersion": "TLS1.2"}),
+        );
+        assert_rejected(&tls, "spec.endpoints[0].tlsConfig.minVersion");
+        let e = assert_rejected(
+            &set(&d, "/spec/scrapeProtocols", json!(["OpenMetrics"])),
+            "spec.scrapeProtocols[0]",
+        );
+        assert!(
+            e.message.starts_with("unknown variant `OpenMetrics`"),
+            "{e}"
+        );
     }
 
     #[test]
     fn selector_and_endpoints_are_required() {
-        let mut d = doc(CUSTOMER_API);
-        d.pointer_mut("/spec").and_then(|s| s.as_object_mut()).expect("spec").remove("endpoints");
-        let e = assert_rejected(&d, "spec");
-        assert!(e.message.contains("missing field `endpoints`"), "{e}");
+        let d = doc(CUSTOMER_API);
+        assert_required(&d, "/spec/endpoints");
+        assert_required(&d, "/spec/selector");
+    }
+
+    #[test]
+    fn enums_accept_exactly_the_upstream_spellings() {
+        use super::{Scheme, ScrapeProtocol};
+        use crate::crd::monitoring::TlsVersion;
+        fn same<T: serde::Serialize + serde::de::DeserializeOwned>(values: &[&str]) {
+            for v in values {
+                let parsed: T = serde_json::from_value(json!(v)).expect("upstream value");
+                assert_eq!(serde_json::to_value(parsed).expect("serialises"), json!(v));
+            }
+        }
+        same::<Scheme>(&["http", "https", "HTTP", "HTTPS"]);
+        same::<TlsVersion>(&["TLS10", "TLS11", "TLS12", "TLS13"]);
+        same::<ScrapeProtocol>(&[
+            "PrometheusProto",
+            "OpenMetricsText0.0.1",
+            "OpenMetricsText1.0.0",
+            "PrometheusText0.0.4",
+            "PrometheusText1.0.0",
+        ]);
+        let actions = RelabelAction::LOWERCASE
+            .iter()
+            .chain(&RelabelAction::CAMEL_CASE);
+        for a in actions {
+            let parsed: RelabelAction = serde_json::from_value(json!(a)).expect("upstream action");
+            assert_eq!(parsed.0, *a);
+        }
     }
 }

@@ -46,7 +46,12 @@ impl Object {
     }
 
     fn finding(&self, rule: &'static str, message: impl Into<String>) -> Finding {
-        Finding { file: self.file.clone(), object: self.id(), rule, message: message.into() }
+        Finding {
+            file: self.file.clone(),
+            object: self.id(),
+            rule,
+            message: message.into(),
+        }
     }
 }
 
@@ -66,11 +71,24 @@ pub fn lint(root: &Path, platform: &Platform) -> std::io::Result<Summary> {
         parse_file(file, text, &mut objects, &mut findings);
     }
     let ctx = policy::Context {
-        env_namespaces: platform.environments.iter().map(|e| (e.name.clone(), e.namespace.clone())).collect(),
-        production: platform.environments.iter().filter(|e| e.production).map(|e| e.namespace.clone()).collect(),
+        env_namespaces: platform
+            .environments
+            .iter()
+            .map(|e| (e.name.clone(), e.namespace.clone()))
+            .collect(),
+        production: platform
+            .environments
+            .iter()
+            .filter(|e| e.production)
+            .map(|e| e.namespace.clone())
+            .collect(),
     };
     findings.extend(policy::check(&objects, &ctx));
-    Ok(Summary { files: tree.len(), objects: objects.len(), findings })
+    Ok(Summary {
+        files: tree.len(),
+        objects: objects.len(),
+        findings,
+    })
 }
 
 fn parse_file(file: &str, text: &str, objects: &mut Vec<Object>, findings: &mut Vec<Finding>) {
@@ -98,7 +116,12 @@ fn parse_file(file: &str, text: &str, objects: &mut Vec<Object>, findings: &mut 
                 continue;
             }
         };
-        let field = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let field = |p: &str| {
+            doc.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let object = Object {
             file: file.to_string(),
             kind: field("/kind"),
@@ -115,14 +138,20 @@ fn parse_file(file: &str, text: &str, objects: &mut Vec<Object>, findings: &mut 
             Ok(()) => {}
             Err(Violation::UnknownKind) => findings.push(object.finding(
                 "schema",
-                format!("no schema is known for apiVersion `{api_version}` kind `{}`", object.kind),
+                format!(
+                    "no schema is known for apiVersion `{api_version}` kind `{}`",
+                    object.kind
+                ),
             )),
             Err(Violation::Invalid { path, message }) => {
                 findings.push(object.finding("schema", format!("{path}: {message}")))
             }
             Err(Violation::UnknownField { path }) => findings.push(object.finding(
                 "schema",
-                format!("{path}: unknown field `{}`", path.rsplit(['.', ']']).next().unwrap_or(&path)),
+                format!(
+                    "{path}: unknown field `{}`",
+                    path.rsplit(['.', ']']).next().unwrap_or(&path)
+                ),
             )),
         }
         objects.push(object);

@@ -9,13 +9,34 @@ use super::{Finding, Object};
 
 /// Rule ids, as printed in findings and documented in docs/lint.md.
 pub const RULES: [(&str, &str); 7] = [
-    ("prod-replicas", "workloads in production environments run at least 2 replicas"),
-    ("resources", "every container sets cpu and memory requests and limits"),
-    ("probes", "every long-running container has readiness and liveness probes"),
-    ("image-tag", "every image is pinned: a tag other than `latest`, or a digest"),
-    ("app-destination", "an Application deploys only to a namespace its AppProject allows"),
-    ("secret-data", "no Secret with data in the tree: secrets are created by `up`, never committed"),
-    ("env-namespace", "objects under envs/<env>/ live in that environment's namespace"),
+    (
+        "prod-replicas",
+        "workloads in production environments run at least 2 replicas",
+    ),
+    (
+        "resources",
+        "every container sets cpu and memory requests and limits",
+    ),
+    (
+        "probes",
+        "every long-running container has readiness and liveness probes",
+    ),
+    (
+        "image-tag",
+        "every image is pinned: a tag other than `latest`, or a digest",
+    ),
+    (
+        "app-destination",
+        "an Application deploys only to a namespace its AppProject allows",
+    ),
+    (
+        "secret-data",
+        "no Secret with data in the tree: secrets are created by `up`, never committed",
+    ),
+    (
+        "env-namespace",
+        "objects under envs/<env>/ live in that environment's namespace",
+    ),
 ];
 
 /// What policy needs to know from platform.yaml.
@@ -33,7 +54,11 @@ pub fn check(objects: &[Object], ctx: &Context) -> Vec<Finding> {
         .filter(|o| o.kind == "HorizontalPodAutoscaler")
         .filter_map(|o| {
             let target = o.doc.pointer("/spec/scaleTargetRef/name")?.as_str()?;
-            let min = o.doc.pointer("/spec/minReplicas").and_then(Value::as_i64).unwrap_or(1);
+            let min = o
+                .doc
+                .pointer("/spec/minReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             Some(((o.namespace.clone(), target.to_string()), min))
         })
         .collect();
@@ -64,20 +89,38 @@ fn env_namespace(o: &Object, ctx: &Context, out: &mut Vec<Finding>) {
     match ctx.env_namespaces.get(env) {
         Some(ns) if *ns != o.namespace => out.push(o.finding(
             "env-namespace",
-            format!("is in namespace `{}` but environment `{env}` deploys to `{ns}`", o.namespace),
+            format!(
+                "is in namespace `{}` but environment `{env}` deploys to `{ns}`",
+                o.namespace
+            ),
         )),
-        None => out.push(o.finding("env-namespace", format!("`{env}` is not an environment of platform.yaml"))),
+        None => out.push(o.finding(
+            "env-namespace",
+            format!("`{env}` is not an environment of platform.yaml"),
+        )),
         Some(_) => {}
     }
 }
 
-fn replicas(o: &Object, ctx: &Context, hpa_min: &BTreeMap<(String, String), i64>, out: &mut Vec<Finding>) {
+fn replicas(
+    o: &Object,
+    ctx: &Context,
+    hpa_min: &BTreeMap<(String, String), i64>,
+    out: &mut Vec<Finding>,
+) {
     if !ctx.production.contains(&o.namespace) {
         return;
     }
-    let replicas = o.doc.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let replicas = o
+        .doc
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     if replicas < 2 {
-        out.push(o.finding("prod-replicas", format!("runs {replicas} replica in production; run at least 2")));
+        out.push(o.finding(
+            "prod-replicas",
+            format!("runs {replicas} replica in production; run at least 2"),
+        ));
     }
     if let Some(min) = hpa_min.get(&(o.namespace.clone(), o.name.clone()))
         && *min < 2
@@ -90,15 +133,25 @@ fn replicas(o: &Object, ctx: &Context, hpa_min: &BTreeMap<(String, String), i64>
 }
 
 fn containers(o: &Object, pod_spec: &str, long_running: bool, out: &mut Vec<Finding>) {
-    let Some(spec) = o.doc.pointer(pod_spec) else { return };
+    let Some(spec) = o.doc.pointer(pod_spec) else {
+        return;
+    };
     let lists = [("containers", true), ("initContainers", false)];
     for (list, main) in lists {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
             for kind in ["requests", "limits"] {
                 for res in ["cpu", "memory"] {
                     if c.pointer(&format!("/resources/{kind}/{res}")).is_none() {
-                        out.push(o.finding("resources", format!("container `{name}` sets no {res} {kind}")));
+                        out.push(o.finding(
+                            "resources",
+                            format!("container `{name}` sets no {res} {kind}"),
+                        ));
                     }
                 }
             }
@@ -111,7 +164,10 @@ fn containers(o: &Object, pod_spec: &str, long_running: bool, out: &mut Vec<Find
             }
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             if let Some(problem) = image_problem(image) {
-                out.push(o.finding("image-tag", format!("container `{name}` image `{image}` {problem}")));
+                out.push(o.finding(
+                    "image-tag",
+                    format!("container `{name}` image `{image}` {problem}"),
+                ));
             }
         }
     }
@@ -130,25 +186,57 @@ fn image_problem(image: &str) -> Option<&'static str> {
 }
 
 fn secret(o: &Object, out: &mut Vec<Finding>) {
-    let non_empty = |key: &str| o.doc.get(key).and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+    let non_empty = |key: &str| {
+        o.doc
+            .get(key)
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+    };
     if non_empty("data") || non_empty("stringData") {
-        out.push(o.finding("secret-data", "carries secret values; reference the Secret by name and let `up` create it"));
+        out.push(o.finding(
+            "secret-data",
+            "carries secret values; reference the Secret by name and let `up` create it",
+        ));
     }
 }
 
 fn destination(o: &Object, objects: &[Object], out: &mut Vec<Finding>) {
-    let project = o.doc.pointer("/spec/project").and_then(Value::as_str).unwrap_or("default");
-    let dest_ns = o.doc.pointer("/spec/destination/namespace").and_then(Value::as_str).unwrap_or("");
-    let dest_server = o.doc.pointer("/spec/destination/server").and_then(Value::as_str).unwrap_or("");
-    let Some(proj) = objects.iter().find(|p| p.kind == "AppProject" && p.name == project) else {
-        out.push(o.finding("app-destination", format!("project `{project}` is not in the tree")));
+    let project = o
+        .doc
+        .pointer("/spec/project")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let dest_ns = o
+        .doc
+        .pointer("/spec/destination/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let dest_server = o
+        .doc
+        .pointer("/spec/destination/server")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let Some(proj) = objects
+        .iter()
+        .find(|p| p.kind == "AppProject" && p.name == project)
+    else {
+        out.push(o.finding(
+            "app-destination",
+            format!("project `{project}` is not in the tree"),
+        ));
         return;
     };
-    let allowed = proj.doc.pointer("/spec/destinations").and_then(Value::as_array).into_iter().flatten().any(|d| {
-        let ns = d.get("namespace").and_then(Value::as_str).unwrap_or("");
-        let server = d.get("server").and_then(Value::as_str).unwrap_or("*");
-        glob(ns, dest_ns) && glob(server, dest_server)
-    });
+    let allowed = proj
+        .doc
+        .pointer("/spec/destinations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|d| {
+            let ns = d.get("namespace").and_then(Value::as_str).unwrap_or("");
+            let server = d.get("server").and_then(Value::as_str).unwrap_or("*");
+            glob(ns, dest_ns) && glob(server, dest_server)
+        });
     if !allowed {
         out.push(o.finding(
             "app-destination",
@@ -181,8 +269,14 @@ mod tests {
     #[test]
     fn images() {
         assert_eq!(image_problem("a/b:1.0"), None);
-        assert_eq!(image_problem("registry:5000/b"), Some("has no tag; pin a version"));
-        assert_eq!(image_problem("b:latest"), Some("uses `latest`; pin a version"));
+        assert_eq!(
+            image_problem("registry:5000/b"),
+            Some("has no tag; pin a version")
+        );
+        assert_eq!(
+            image_problem("b:latest"),
+            Some("uses `latest`; pin a version")
+        );
         assert_eq!(image_problem("b@sha256:abc"), None);
     }
 }

@@ -26,7 +26,12 @@ pub fn check(api_version: &str, kind: &str, doc: &Value) -> Result<(), Violation
     let round_trip = match crate::crd::round_trip(api_version, kind, doc.clone()) {
         Ok(Some(v)) => v,
         Ok(None) => builtin(api_version, kind, doc)?,
-        Err(e) => return Err(Violation::Invalid { path: e.path, message: e.message }),
+        Err(e) => {
+            return Err(Violation::Invalid {
+                path: e.path,
+                message: e.message,
+            });
+        }
     };
     match lost_key(doc, &round_trip, String::new()) {
         Some(path) => Err(Violation::UnknownField { path }),
@@ -67,18 +72,26 @@ fn builtin(api_version: &str, kind: &str, doc: &Value) -> Result<Value, Violatio
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<Value, Violation> {
-    let typed: T = serde_path_to_error::deserialize(doc.clone()).map_err(|e| Violation::Invalid {
-        path: e.path().to_string(),
-        message: e.into_inner().to_string(),
-    })?;
-    serde_json::to_value(&typed).map_err(|e| Violation::Invalid { path: ".".into(), message: e.to_string() })
+    let typed: T =
+        serde_path_to_error::deserialize(doc.clone()).map_err(|e| Violation::Invalid {
+            path: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+    serde_json::to_value(&typed).map_err(|e| Violation::Invalid {
+        path: ".".into(),
+        message: e.to_string(),
+    })
 }
 
 /// The first key path present in `original` but missing from `round_trip`.
 fn lost_key(original: &Value, round_trip: &Value, path: String) -> Option<String> {
     match (original, round_trip) {
         (Value::Object(a), Value::Object(b)) => a.iter().find_map(|(k, v)| {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             match b.get(k) {
                 // An explicit null means "unset" to the API server too.
                 None if v.is_null() => None,
@@ -86,9 +99,11 @@ fn lost_key(original: &Value, round_trip: &Value, path: String) -> Option<String
                 Some(w) => lost_key(v, w, p),
             }
         }),
-        (Value::Array(a), Value::Array(b)) => {
-            a.iter().zip(b).enumerate().find_map(|(i, (v, w))| lost_key(v, w, format!("{path}[{i}]")))
-        }
+        (Value::Array(a), Value::Array(b)) => a
+            .iter()
+            .zip(b)
+            .enumerate()
+            .find_map(|(i, (v, w))| lost_key(v, w, format!("{path}[{i}]"))),
         _ => None,
     }
 }
@@ -118,14 +133,24 @@ mod tests {
     #[test]
     fn unknown_field_in_builtin_is_caught_by_round_trip() {
         let doc = service(json!({"selectr": {"x": "y"}}));
-        assert_eq!(check("v1", "Service", &doc), Err(Violation::UnknownField { path: "spec.selectr".into() }));
+        assert_eq!(
+            check("v1", "Service", &doc),
+            Err(Violation::UnknownField {
+                path: "spec.selectr".into()
+            })
+        );
     }
 
     #[test]
     fn unknown_field_inside_list_item() {
         let mut doc = service(json!({}));
         doc["spec"]["ports"][0]["prot"] = json!(1);
-        assert_eq!(check("v1", "Service", &doc), Err(Violation::UnknownField { path: "spec.ports[0].prot".into() }));
+        assert_eq!(
+            check("v1", "Service", &doc),
+            Err(Violation::UnknownField {
+                path: "spec.ports[0].prot".into()
+            })
+        );
     }
 
     #[test]
@@ -139,6 +164,9 @@ mod tests {
 
     #[test]
     fn unknown_kind() {
-        assert_eq!(check("example.com/v1", "Widget", &json!({})), Err(Violation::UnknownKind));
+        assert_eq!(
+            check("example.com/v1", "Widget", &json!({})),
+            Err(Violation::UnknownKind)
+        );
     }
 }

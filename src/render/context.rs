@@ -10,8 +10,12 @@ const SLI_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Multi-window multi-burn-rate alerts for a 30-day budget (SRE workbook, table 5-8):
 /// severity, long window, short window, burn-rate factor.
-const BURN_ALERTS: [(&str, &str, &str, f64); 4] =
-    [("page", "1h", "5m", 14.4), ("page", "6h", "30m", 6.0), ("ticket", "1d", "2h", 3.0), ("ticket", "3d", "6h", 1.0)];
+const BURN_ALERTS: [(&str, &str, &str, f64); 4] = [
+    ("page", "1h", "5m", 14.4),
+    ("page", "6h", "30m", 6.0),
+    ("ticket", "1d", "2h", 3.0),
+    ("ticket", "3d", "6h", 1.0),
+];
 
 #[derive(Serialize)]
 pub struct Platform<'a> {
@@ -189,13 +193,20 @@ pub struct Chaos<'a> {
 impl<'a> Platform<'a> {
     pub fn new(p: &'a config::Platform) -> Self {
         let ns = |addon: &'a Option<config::Addon>, default: &'a str| -> &'a str {
-            addon.as_ref().and_then(|a| a.namespace.as_deref()).unwrap_or(default)
+            addon
+                .as_ref()
+                .and_then(|a| a.namespace.as_deref())
+                .unwrap_or(default)
         };
         let (repo_url, branch) = match (&p.gitops.remote, &p.gitops.local) {
             (Some(r), _) => (r.url.clone(), r.branch.as_str()),
-            (None, Some(l)) => {
-                (format!("http://gitops.{}.svc.cluster.local/{}.git", l.namespace, p.metadata.name), l.branch.as_str())
-            }
+            (None, Some(l)) => (
+                format!(
+                    "http://gitops.{}.svc.cluster.local/{}.git",
+                    l.namespace, p.metadata.name
+                ),
+                l.branch.as_str(),
+            ),
             (None, None) => (String::new(), "main"),
         };
         let prefix = match p.gitops.path.trim_matches('/') {
@@ -211,7 +222,10 @@ impl<'a> Platform<'a> {
                 replicas: e.replicas,
                 production: e.production,
                 monitoring: e.monitoring,
-                ingress: e.ingress.as_ref().map(|i| Ingress { domain: &i.domain, class_name: &i.class_name }),
+                ingress: e.ingress.as_ref().map(|i| Ingress {
+                    domain: &i.domain,
+                    class_name: &i.class_name,
+                }),
                 hpa: e.hpa.as_ref().map(|h| Hpa {
                     min_replicas: h.min_replicas,
                     max_replicas: h.max_replicas,
@@ -231,7 +245,9 @@ impl<'a> Platform<'a> {
                 name: &c.name,
                 namespace: chaos_ns,
                 environment: &c.environment,
-                target_namespace: p.environment(&c.environment).map_or("", |e| e.namespace.as_str()),
+                target_namespace: p
+                    .environment(&c.environment)
+                    .map_or("", |e| e.namespace.as_str()),
                 service: &c.service,
                 action: match c.action {
                     ChaosAction::PodKill => "pod-kill",
@@ -248,7 +264,9 @@ impl<'a> Platform<'a> {
                 value: c.value.as_deref(),
                 duration: c.duration.as_deref(),
                 container: match c.action {
-                    ChaosAction::ContainerKill => Some(c.container.as_deref().unwrap_or(&c.service)),
+                    ChaosAction::ContainerKill => {
+                        Some(c.container.as_deref().unwrap_or(&c.service))
+                    }
                     _ => None,
                 },
             })
@@ -262,7 +280,10 @@ impl<'a> Platform<'a> {
                 "http://prometheus-operated.{}.svc.cluster.local:9090",
                 ns(&p.addons.kube_prometheus_stack, "monitoring")
             ),
-            labels: vec![("app.kubernetes.io/part-of", &p.metadata.name), ("app.kubernetes.io/managed-by", "platformctl")],
+            labels: vec![
+                ("app.kubernetes.io/part-of", &p.metadata.name),
+                ("app.kubernetes.io/managed-by", "platformctl"),
+            ],
             environments,
             chaos,
             source: p,
@@ -278,7 +299,11 @@ impl<'a> Platform<'a> {
 
 fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -> Service<'a> {
     let tag = s.tags.get(env.name).map_or("", String::as_str);
-    let mut config: Vec<(String, String)> = s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut config: Vec<(String, String)> = s
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let buckets: Vec<String> = s.metrics.buckets.iter().map(|b| num(*b)).collect();
     config.extend([
         ("PLATFORM_ENVIRONMENT".to_string(), env.name.to_string()),
@@ -287,14 +312,25 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
         ("PLATFORM_SERVICE".to_string(), s.name.clone()),
     ]);
     config.sort();
-    let config_hash = format!("{:016x}", fnv1a(config.iter().flat_map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\n"])));
+    let config_hash = format!(
+        "{:016x}",
+        fnv1a(
+            config
+                .iter()
+                .flat_map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\n"])
+        )
+    );
     let selector = format!("namespace=\"{}\",service=\"{}\"", env.namespace, s.name);
     let spec_analysis = s
         .strategy
         .canary
         .as_ref()
         .and_then(|c| c.analysis.as_ref())
-        .or(s.strategy.blue_green.as_ref().and_then(|b| b.analysis.as_ref()));
+        .or(s
+            .strategy
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.analysis.as_ref()));
     let analysis = spec_analysis.filter(|_| env.monitoring).map(|a| Analysis {
         interval: a.interval.clone(),
         count: a.count,
@@ -305,23 +341,37 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
             quantile: num(l.percentile / 100.0),
             threshold: num(l.threshold),
         }),
-        selector: format!("{selector},rollouts_pod_template_hash=\"{{{{args.pod-template-hash}}}}\""),
+        selector: format!(
+            "{selector},rollouts_pod_template_hash=\"{{{{args.pod-template-hash}}}}\""
+        ),
     });
     let canary = s.strategy.canary.as_ref().map(|c| {
         let mut steps = Vec::new();
         for (i, w) in c.steps.iter().enumerate() {
-            steps.push(Step { set_weight: Some(*w), ..Step::default() });
+            steps.push(Step {
+                set_weight: Some(*w),
+                ..Step::default()
+            });
             let last = i + 1 == c.steps.len();
             if last && *w == 100 {
                 break;
             }
             if analysis.is_some() {
-                steps.push(Step { analysis: true, ..Step::default() });
+                steps.push(Step {
+                    analysis: true,
+                    ..Step::default()
+                });
             } else {
-                steps.push(Step { pause: Some(c.pause.clone()), ..Step::default() });
+                steps.push(Step {
+                    pause: Some(c.pause.clone()),
+                    ..Step::default()
+                });
             }
         }
-        Canary { traffic_routing: env.ingress.is_some(), steps }
+        Canary {
+            traffic_routing: env.ingress.is_some(),
+            steps,
+        }
     });
     let slos = p
         .slos
@@ -336,7 +386,10 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
         port: s.port,
         requests: &s.resources.requests,
         limits: &s.resources.limits,
-        probes: Probes { readiness: (&s.probes.readiness).into(), liveness: (&s.probes.liveness).into() },
+        probes: Probes {
+            readiness: (&s.probes.readiness).into(),
+            liveness: (&s.probes.liveness).into(),
+        },
         config,
         config_hash,
         secrets: &s.secrets,
@@ -347,7 +400,10 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
             ("app.kubernetes.io/managed-by", "platformctl"),
             ("platformctl.dev/environment", env.name),
         ],
-        host: env.ingress.as_ref().map(|i| format!("{}.{}", s.name, i.domain)),
+        host: env
+            .ingress
+            .as_ref()
+            .map(|i| format!("{}.{}", s.name, i.domain)),
         canary,
         blue_green: s.strategy.blue_green.as_ref().map(|b| BlueGreen {
             auto_promotion: b.auto_promotion,
@@ -356,7 +412,16 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
         }),
         analysis,
         slos,
-        dashboard_uid: format!("pc-{:016x}", fnv1a([p.metadata.name.as_bytes(), b"/", env.name.as_bytes(), b"/", s.name.as_bytes()])),
+        dashboard_uid: format!(
+            "pc-{:016x}",
+            fnv1a([
+                p.metadata.name.as_bytes(),
+                b"/",
+                env.name.as_bytes(),
+                b"/",
+                s.name.as_bytes()
+            ])
+        ),
     }
 }
 
@@ -366,49 +431,68 @@ fn slo_rules(slo: &config::Slo, s: &config::Service, env: &Env, selector: &str) 
     if !windows.contains(&slo.window) {
         windows.push(slo.window.clone());
     }
-    let mut add = |sli: &'static str, objective: f64, description: String, expr: &dyn Fn(&str) -> String| {
-        let name = format!("{}-{sli}", s.name);
-        let budget = 1.0 - objective / 100.0;
-        let window_hours = hours(&slo.window);
-        out.push(Slo {
-            labels: vec![
-                ("slo", name.clone()),
-                ("sli", sli.to_string()),
-                ("service", s.name.clone()),
-                ("namespace", env.namespace.to_string()),
-            ],
-            name,
-            description,
-            objective_ratio: num(objective / 100.0),
-            budget: num(budget),
-            budget_percent: num(budget * 100.0),
-            window: slo.window.clone(),
-            windows: windows.iter().map(|w| Window { window: w.clone(), expr: expr(w) }).collect(),
-            alerts: BURN_ALERTS
-                .iter()
-                .map(|(severity, long, short, factor)| Alert {
-                    severity,
-                    long,
-                    short,
-                    factor: num(*factor),
-                    consumes: format!("{}%", num((factor * hours(long) / window_hours * 100.0 * 10.0).round() / 10.0)),
-                })
-                .collect(),
-        });
-    };
+    let mut add =
+        |sli: &'static str, objective: f64, description: String, expr: &dyn Fn(&str) -> String| {
+            let name = format!("{}-{sli}", s.name);
+            let budget = 1.0 - objective / 100.0;
+            let window_hours = hours(&slo.window);
+            out.push(Slo {
+                labels: vec![
+                    ("slo", name.clone()),
+                    ("sli", sli.to_string()),
+                    ("service", s.name.clone()),
+                    ("namespace", env.namespace.to_string()),
+                ],
+                name,
+                description,
+                objective_ratio: num(objective / 100.0),
+                budget: num(budget),
+                budget_percent: num(budget * 100.0),
+                window: slo.window.clone(),
+                windows: windows
+                    .iter()
+                    .map(|w| Window {
+                        window: w.clone(),
+                        expr: expr(w),
+                    })
+                    .collect(),
+                alerts: BURN_ALERTS
+                    .iter()
+                    .map(|(severity, long, short, factor)| Alert {
+                        severity,
+                        long,
+                        short,
+                        factor: num(*factor),
+                        consumes: format!(
+                            "{}%",
+                            num((factor * hours(long) / window_hours * 100.0 * 10.0).round() / 10.0)
+                        ),
+                    })
+                    .collect(),
+            });
+        };
     if let Some(a) = &slo.availability {
-        add("availability", a.objective, format!("{} availability (errors per request)", s.name), &|w| {
-            format!(
-                "(sum(rate(app_errors_total{{{selector}}}[{w}])) or vector(0)) / sum(rate(http_requests_total{{{selector}}}[{w}]))"
-            )
-        });
+        add(
+            "availability",
+            a.objective,
+            format!("{} availability (errors per request)", s.name),
+            &|w| {
+                format!(
+                    "(sum(rate(app_errors_total{{{selector}}}[{w}])) or vector(0)) / sum(rate(http_requests_total{{{selector}}}[{w}]))"
+                )
+            },
+        );
     }
     if let Some(l) = &slo.latency {
         let le = le_matcher(l.threshold);
         add(
             "latency",
             l.percentile,
-            format!("{} latency (requests slower than {}s)", s.name, num(l.threshold)),
+            format!(
+                "{} latency (requests slower than {}s)",
+                s.name,
+                num(l.threshold)
+            ),
             &|w| {
                 format!(
                     "1 - (sum(rate(http_request_duration_seconds_bucket{{{selector},{le}}}[{w}])) / sum(rate(http_request_duration_seconds_count{{{selector}}}[{w}])))"
@@ -423,7 +507,11 @@ fn slo_rules(slo: &config::Slo, s: &config::Service, env: &Env, selector: &str) 
 /// normalises classic histogram `le` values to the latter).
 fn le_matcher(threshold: f64) -> String {
     let t = num(threshold);
-    if threshold.fract() == 0.0 { format!("le=~\"{t}(\\\\.0)?\"") } else { format!("le=\"{t}\"") }
+    if threshold.fract() == 0.0 {
+        format!("le=~\"{t}(\\\\.0)?\"")
+    } else {
+        format!("le=\"{t}\"")
+    }
 }
 
 /// Shortest decimal form with at most 6 decimals: `0.999`, `14.4`, `1`.

@@ -37,13 +37,20 @@ impl fmt::Display for TemplateError {
 
 impl TemplateError {
     fn from_minijinja(template: &str, e: &minijinja::Error) -> Self {
-        let mut message = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+        let mut message = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
         if let Some(name) = e.name()
             && !template.ends_with(name)
         {
             message = format!("{message} (in {name})");
         }
-        TemplateError { template: template.to_string(), line: e.line(), message }
+        TemplateError {
+            template: template.to_string(),
+            line: e.line(),
+            message,
+        }
     }
 }
 
@@ -64,9 +71,18 @@ pub fn render(platform: &Platform, templates: &Templates) -> Result<Tree, Templa
     };
     for env in &ctx.environments {
         let env_value = Value::from_serialize(env);
-        let base = minijinja::context! { platform => platform_value.clone(), env => env_value.clone() };
-        emit(format!("argocd/project-{}.yaml", env.name), "project.yaml.j2", &base)?;
-        emit(format!("argocd/app-{}.yaml", env.name), "app.yaml.j2", &base)?;
+        let base =
+            minijinja::context! { platform => platform_value.clone(), env => env_value.clone() };
+        emit(
+            format!("argocd/project-{}.yaml", env.name),
+            "project.yaml.j2",
+            &base,
+        )?;
+        emit(
+            format!("argocd/app-{}.yaml", env.name),
+            "app.yaml.j2",
+            &base,
+        )?;
         for svc in ctx.services(env) {
             let dir = format!("envs/{}/{}", env.name, svc.name);
             let mut value = minijinja::context! { platform => platform_value.clone(), env => env_value.clone(), svc => Value::from_serialize(&svc) };
@@ -80,9 +96,17 @@ pub fn render(platform: &Platform, templates: &Templates) -> Result<Tree, Templa
                 emit(format!("{dir}/hpa.yaml"), "hpa.yaml.j2", &value)?;
             }
             if env.monitoring {
-                emit(format!("{dir}/servicemonitor.yaml"), "servicemonitor.yaml.j2", &value)?;
+                emit(
+                    format!("{dir}/servicemonitor.yaml"),
+                    "servicemonitor.yaml.j2",
+                    &value,
+                )?;
                 if svc.analysis.is_some() {
-                    emit(format!("{dir}/analysis-template.yaml"), "analysis-template.yaml.j2", &value)?;
+                    emit(
+                        format!("{dir}/analysis-template.yaml"),
+                        "analysis-template.yaml.j2",
+                        &value,
+                    )?;
                 }
                 if !svc.slos.is_empty() {
                     emit(format!("{dir}/slo-rules.yaml"), "slo-rules.yaml.j2", &value)?;

@@ -56,7 +56,8 @@ impl Templates {
                 })?,
                 None => (*source).to_string(),
             };
-            env.add_template_owned(*name, source).map_err(|e| TemplateError::from_minijinja(&origin_name(name, &file), &e))?;
+            env.add_template_owned(*name, source)
+                .map_err(|e| TemplateError::from_minijinja(&origin_name(name, &file), &e))?;
             origins.push((*name, file));
         }
         Ok(Templates { env, origins })
@@ -64,19 +65,30 @@ impl Templates {
 
     /// Renders template `name` with `ctx`.
     pub fn render(&self, name: &str, ctx: &minijinja::Value) -> Result<String, TemplateError> {
-        let tmpl = self.env.get_template(name).map_err(|e| TemplateError::from_minijinja(&self.origin(name), &e))?;
-        tmpl.render(ctx).map_err(|e| TemplateError::from_minijinja(&self.origin(name), &e))
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| TemplateError::from_minijinja(&self.origin(name), &e))?;
+        tmpl.render(ctx)
+            .map_err(|e| TemplateError::from_minijinja(&self.origin(name), &e))
     }
 
     /// Where template `name` came from, for messages: the override's path or `<embedded>/name`.
     pub fn origin(&self, name: &str) -> String {
-        let file = self.origins.iter().find(|(n, _)| *n == name).and_then(|(_, f)| f.clone());
+        let file = self
+            .origins
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, f)| f.clone());
         origin_name(name, &file)
     }
 
     /// The override files in use.
     pub fn overrides(&self) -> Vec<&Path> {
-        self.origins.iter().filter_map(|(_, f)| f.as_deref()).collect()
+        self.origins
+            .iter()
+            .filter_map(|(_, f)| f.as_deref())
+            .collect()
     }
 }
 

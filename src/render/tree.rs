@@ -63,7 +63,11 @@ fn walk(root: &Path, dir: &Path, tree: &mut Tree) -> io::Result<()> {
             walk(root, &path, tree)?;
         } else if path.extension().is_some_and(|e| e == "yaml") {
             let rel = path.strip_prefix(root).unwrap_or(&path);
-            let rel = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             tree.insert(rel, std::fs::read_to_string(&path)?);
         }
     }
@@ -106,7 +110,10 @@ pub fn apply(root: &Path, new: &Tree, changes: &Changes) -> io::Result<()> {
             let target = root.join(path);
             if target.is_dir() {
                 // Found now, not when renaming: by then other files would already be replaced.
-                return Err(io::Error::new(io::ErrorKind::IsADirectory, format!("`{path}` is a directory")));
+                return Err(io::Error::new(
+                    io::ErrorKind::IsADirectory,
+                    format!("`{path}` is a directory"),
+                ));
             }
             if let Some(parent) = target.parent() {
                 create_dirs(parent, &mut created_dirs)?;
@@ -178,19 +185,39 @@ fn remove_empty_parents(root: &Path, file: &Path) {
     }
 }
 
-/// A unified diff of every changed file, `git diff` style (a/ and b/ prefixes).
+/// A unified diff of every changed file, with `git diff`'s a/ and b/ prefixes.
 pub fn unified_diff(new: &Tree, changes: &Changes) -> String {
     let mut out = String::new();
     for (path, action) in &changes.files {
         let (old, new_text, a, b) = match action {
             Action::Unchanged => continue,
-            Action::Created => ("", new[path].as_str(), "/dev/null".to_string(), format!("b/{path}")),
-            Action::Removed => (changes.old[path].as_str(), "", format!("a/{path}"), "/dev/null".to_string()),
-            Action::Updated => (changes.old[path].as_str(), new[path].as_str(), format!("a/{path}"), format!("b/{path}")),
+            Action::Created => (
+                "",
+                new[path].as_str(),
+                "/dev/null".to_string(),
+                format!("b/{path}"),
+            ),
+            Action::Removed => (
+                changes.old[path].as_str(),
+                "",
+                format!("a/{path}"),
+                "/dev/null".to_string(),
+            ),
+            Action::Updated => (
+                changes.old[path].as_str(),
+                new[path].as_str(),
+                format!("a/{path}"),
+                format!("b/{path}"),
+            ),
         };
         let diff = similar::TextDiff::from_lines(old, new_text);
-        out.push_str(&format!("diff --platformctl a/{path} b/{path}\n"));
-        out.push_str(&diff.unified_diff().context_radius(3).header(&a, &b).to_string());
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&a, &b)
+                .to_string(),
+        );
         if !out.ends_with('\n') {
             out.push('\n');
         }

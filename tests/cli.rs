@@ -1,0 +1,632 @@
+//! The command line as a user meets it: stdout, stderr and exit code of real invocations of the
+//! built binary, in a scratch directory each.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The whole observable result, for snapshots.
+    fn transcript(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn platformctl(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_platformctl"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PLATFORMCTL_FILE")
+        .env_remove("PLATFORMCTL_LOG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn base_config() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("platform.yaml")).expect("root platform.yaml")
+}
+
+/// Files under `dir`, relative, sorted: to prove what a command wrote or left alone.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(
+                    p.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn help_tree() {
+    let dir = scratch();
+    let mut all = String::new();
+    for args in [
+        &["--help"][..],
+        &["init", "--help"],
+        &["render", "--help"],
+        &["lint", "--help"],
+    ] {
+        let run = platformctl(dir.path(), args);
+        assert_eq!(run.code, 0, "{args:?}");
+        all.push_str(&format!(
+            "$ platformctl {}\n{}\n",
+            args.join(" "),
+            run.stdout
+        ));
+    }
+    insta::assert_snapshot!("help", all);
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let run = platformctl(Path::new(ROOT), &["--version"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, concat!("platformctl ", env!("CARGO_PKG_VERSION"), "\n"))
+    );
+}
+
+#[test]
+fn init_writes_only_platform_yaml_and_refuses_to_overwrite() {
+    let dir = scratch();
+    let run = platformctl(dir.path(), &["init", "--example", "microservices"]);
+    insta::assert_snapshot!("init", run.transcript());
+    assert_eq!(files(dir.path()), vec!["platform.yaml"]);
+    let written = std::fs::read_to_string(dir.path().join("platform.yaml")).expect("written");
+    assert!(written.contains("name: microservices"));
+
+    let again = platformctl(dir.path(), &["init"]);
+    insta::assert_snapshot!("init_exists", again.transcript());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("platform.yaml")).expect("kept"),
+        written,
+        "not overwritten"
+    );
+
+    let forced = platformctl(
+        dir.path(),
+        &["init", "--force", "--example", "customer-platform"],
+    );
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("platform.yaml")).expect("replaced"),
+        base_config()
+    );
+}
+
+#[test]
+fn init_then_render_gives_the_committed_reference_tree() {
+    let dir = scratch();
+    assert_eq!(
+        platformctl(dir.path(), &["init", "--example", "customer-platform"]).code,
+        0
+    );
+    let run = platformctl(dir.path(), &["render"]);
+    insta::assert_snapshot!("render_fresh", run.transcript());
+    // The repository root is the customer-platform: its committed tree must be identical.
+    for f in files(dir.path()) {
+        let committed = std::fs::read_to_string(Path::new(ROOT).join(&f)).unwrap_or_default();
+        let fresh = std::fs::read_to_string(dir.path().join(&f)).expect("rendered");
+        assert!(committed == fresh, "{f} differs from the committed tree");
+    }
+}
+
+#[test]
+fn render_is_idempotent_and_check_passes_on_a_fresh_tree() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["render"]).code, 0);
+    let again = platformctl(dir.path(), &["render"]);
+    assert_eq!(again.code, 0);
+    assert_eq!(
+        again.stdout,
+        "rendered 17 files into .: 0 created, 0 updated, 0 removed, 17 unchanged\n"
+    );
+    let check = platformctl(dir.path(), &["render", "--check"]);
+    assert_eq!(
+        (check.code, check.stdout.as_str(), check.stderr.as_str()),
+        (0, "", "")
+    );
+}
+
+#[test]
+fn render_check_reports_drift_as_a_diff_and_exit_1() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["render"]).code, 0);
+    // A hand edit, a stale file and a missing file.
+    let rollout = dir.path().join("envs/prod/customer-api/rollout.yaml");
+    let text = std::fs::read_to_string(&rollout).expect("read");
+    std::fs::write(&rollout, text.replace("replicas: 3", "replicas: 5")).expect("edit");
+    std::fs::write(
+        dir.path().join("envs/prod/customer-api/extra.yaml"),
+        "kind: Stale\n",
+    )
+    .expect("stale");
+    std::fs::remove_file(dir.path().join("chaos/pod-kill.yaml")).expect("remove");
+    let before = files(dir.path());
+
+    let run = platformctl(dir.path(), &["render", "--check"]);
+    insta::assert_snapshot!("render_check_drift", run.transcript());
+    assert_eq!(files(dir.path()), before, "--check writes nothing");
+
+    let json = platformctl(dir.path(), &["render", "--check", "-o", "json"]);
+    assert_eq!(json.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json report");
+    assert_eq!(report["kind"], "RenderReport");
+    assert_eq!(report["status"], "Drift");
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"created": 1, "updated": 1, "removed": 1, "unchanged": 15})
+    );
+
+    // render repairs all three.
+    let fix = platformctl(dir.path(), &["render"]);
+    assert_eq!(fix.code, 0);
+    assert!(
+        !dir.path()
+            .join("envs/prod/customer-api/extra.yaml")
+            .exists()
+    );
+    assert_eq!(platformctl(dir.path(), &["render", "--check"]).code, 0);
+}
+
+#[test]
+fn render_json_lists_what_was_written() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    let run = platformctl(dir.path(), &["render", "-o", "json"]);
+    assert_eq!(run.code, 0);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    assert_eq!(report["apiVersion"], "platformctl.dev/v1alpha1");
+    assert_eq!(report["status"], "Rendered");
+    let files = report["files"].as_array().expect("files");
+    assert_eq!(files.len(), 17);
+    assert!(files.iter().all(|f| f["action"] == "created"));
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "argocd/project-prod.yaml")
+    );
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn lint_passes_on_both_reference_trees() {
+    for dir in [
+        PathBuf::from(ROOT),
+        Path::new(ROOT).join("examples/microservices"),
+    ] {
+        let run = platformctl(&dir, &["lint", "-o", "json"]);
+        assert_eq!(run.code, 0, "{}: {}", dir.display(), run.stdout);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+        assert_eq!(report["status"], "Passed");
+        assert!(report["objects"].as_u64().expect("count") >= 19);
+    }
+}
+
+#[test]
+fn lint_names_file_object_and_rule_and_exits_1() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["render"]).code, 0);
+    let edit = |file: &str, from: &str, to: &str| {
+        let p = dir.path().join(file);
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert!(text.contains(from), "{file} has no `{from}`");
+        std::fs::write(&p, text.replacen(from, to, 1)).expect("write");
+    };
+    edit(
+        "envs/prod/customer-api/rollout.yaml",
+        "replicas: 3",
+        "replicas: 1",
+    );
+    edit(
+        "envs/prod/customer-api/rollout.yaml",
+        "readinessProbe:",
+        "readinesProbe:",
+    );
+    edit(
+        "envs/prod/customer-api/rollout.yaml",
+        "customer-api:0.1.0",
+        "customer-api:latest",
+    );
+    edit(
+        "envs/dev/customer-api/rollout.yaml",
+        "              memory: \"128Mi\"\n",
+        "",
+    );
+    edit(
+        "envs/prod/customer-api/servicemonitor.yaml",
+        "honorLabels",
+        "honorLabel",
+    );
+    edit(
+        "argocd/app-dev.yaml",
+        "namespace: practice",
+        "namespace: prod",
+    );
+    std::fs::write(
+        dir.path().join("envs/prod/customer-api/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: admin\n  namespace: prod\nstringData:\n  token: hunter2\n",
+    )
+    .expect("secret");
+    let run = platformctl(dir.path(), &["lint"]);
+    insta::assert_snapshot!("lint_findings", run.transcript());
+    let json = platformctl(dir.path(), &["lint", "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule"))
+        .collect();
+    for rule in [
+        "schema",
+        "prod-replicas",
+        "probes",
+        "image-tag",
+        "resources",
+        "app-destination",
+        "secret-data",
+    ] {
+        assert!(rules.contains(&rule), "no `{rule}` finding in {rules:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = scratch();
+    let run = platformctl(dir.path(), &["render", "--no-such-flag"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unexpected argument '--no-such-flag'"),
+        "{}",
+        run.stderr
+    );
+    let missing = platformctl(dir.path(), &["render"]);
+    insta::assert_snapshot!("missing_config", missing.transcript());
+}
+
+#[test]
+fn environment_errors_exit_3_and_leave_nothing() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    std::fs::write(dir.path().join("occupied"), "a file, not a directory").expect("write");
+    let run = platformctl(dir.path(), &["render", "--out", "occupied/tree"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: cannot read the tree in `occupied/tree`\n  caused by: Not a directory (os error 20)\n"
+    );
+    assert_eq!(files(dir.path()), vec!["occupied", "platform.yaml"]);
+}
+
+/// A failed render, whether it fails in a template or while writing, leaves the previous tree
+/// byte for byte as it was, with no temporary files.
+#[test]
+fn failed_render_leaves_previous_tree_intact() {
+    let dir = scratch();
+    let config = dir.path().join("platform.yaml");
+    std::fs::write(&config, base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["render"]).code, 0);
+    let snapshot = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        files(d)
+            .into_iter()
+            .map(|f| (f.clone(), std::fs::read(d.join(&f)).expect("read")))
+            .collect()
+    };
+    let before = snapshot(dir.path());
+
+    // The change touches every environment's files, and the template that fails (chaos) is
+    // rendered last: a non-atomic writer would already have written the others.
+    std::fs::write(&config, base_config().replace("0.1.0", "0.2.0")).expect("bump");
+    std::fs::create_dir(dir.path().join("templates")).expect("templates");
+    std::fs::write(
+        dir.path().join("templates/chaos.yaml.j2"),
+        "kind: [unclosed\n",
+    )
+    .expect("bad template");
+    let run = platformctl(dir.path(), &["render"]);
+    insta::assert_snapshot!("render_template_error", run.transcript());
+    let mut after = snapshot(dir.path());
+    after.retain(|(f, _)| f != "platform.yaml" && !f.starts_with("templates/"));
+    let mut expected = before.clone();
+    expected.retain(|(f, _)| f != "platform.yaml");
+    assert_eq!(after, expected, "template error: tree changed");
+
+    // Now a write failure: a directory is missing because a file stands in its place.
+    std::fs::remove_dir_all(dir.path().join("templates")).expect("rm");
+    std::fs::remove_dir_all(dir.path().join("envs/dev")).expect("rm");
+    std::fs::write(dir.path().join("envs/dev"), "blocks the directory").expect("block");
+    let run = platformctl(dir.path(), &["render"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let after: Vec<_> = snapshot(dir.path())
+        .into_iter()
+        .filter(|(f, _)| f != "platform.yaml" && f != "envs/dev")
+        .collect();
+    let expected: Vec<_> = expected
+        .into_iter()
+        .filter(|(f, _)| !f.starts_with("envs/dev/"))
+        .collect();
+    assert_eq!(after, expected, "write error: tree changed");
+    assert!(
+        files(dir.path())
+            .iter()
+            .all(|f| !f.ends_with(".platformctl-tmp")),
+        "temporary files left"
+    );
+}
+
+/// Each invalid configuration: the edit applied to the reference platform.yaml, and the exact
+/// problem line the user must see (file, line, column, key path, message).
+const INVALID: &[(&str, &[(&str, &str)], &str)] = &[
+    (
+        "unknown top-level key",
+        &[("services:", "servics:")],
+        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`",
+    ),
+    (
+        "unknown nested key",
+        &[("    image: platformctl", "    imagee: platformctl")],
+        "platform.yaml:52:5: services[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `tags`, `port`, `resources`, `probes`, `config`, `secrets`, `metrics`, `strategy`",
+    ),
+    (
+        "wrong type",
+        &[("port: 8080", "port: http")],
+        "platform.yaml:56:11: services[0].port: invalid type: string \"http\", expected u16",
+    ),
+    (
+        "missing required key",
+        &[("    port: 8080\n", "")],
+        "platform.yaml:51:5: services[0]: missing field `port`",
+    ),
+    (
+        "yaml syntax",
+        &[("  nodes: 3", "  nodes: 3: 4")],
+        "platform.yaml:11:11: cluster: mapping values are not allowed in this context",
+    ),
+    (
+        "wrong apiVersion",
+        &[("platformctl.dev/v1alpha1", "platformctl.dev/v2")],
+        "platform.yaml:3:1: apiVersion: must be `platformctl.dev/v1alpha1`, found `platformctl.dev/v2`",
+    ),
+    (
+        "invalid service name",
+        &[
+            ("- name: customer-api", "- name: Customer_API"),
+            (
+                "service: customer-api\n    environment: prod\n    window",
+                "service: Customer_API\n    environment: prod\n    window",
+            ),
+            (
+                "    service: customer-api\n    environment: prod\n    action",
+                "    service: Customer_API\n    environment: prod\n    action",
+            ),
+        ],
+        "platform.yaml:51:5: services[0].name: `Customer_API` is not a valid name: use at most 40 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    ),
+    (
+        "invalid namespace",
+        &[("namespace: practice", "namespace: Practice")],
+        "platform.yaml:36:5: environments[0].namespace: `Practice` is not a valid name: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    ),
+    (
+        "canary weights not increasing",
+        &[("steps: [20, 50, 100]", "steps: [20, 50, 50]")],
+        "platform.yaml:68:25: services[0].strategy.canary.steps[2]: canary weights must increase: 50 after 50",
+    ),
+    (
+        "canary weight over 100",
+        &[("steps: [20, 50, 100]", "steps: [20, 50, 120]")],
+        "platform.yaml:68:25: services[0].strategy.canary.steps[2]: weight must be between 1 and 100, found 120",
+    ),
+    (
+        "objective of 100",
+        &[("objective: 99.9", "objective: 100")],
+        "platform.yaml:81:7: slos[0].availability.objective: must be a percentage between 0 and 100 (exclusive), found 100",
+    ),
+    (
+        "negative objective",
+        &[("objective: 99.9", "objective: -5")],
+        "platform.yaml:81:7: slos[0].availability.objective: must be a percentage between 0 and 100 (exclusive), found -5",
+    ),
+    (
+        "latency threshold not a bucket",
+        &[(
+            "      percentile: 95\n      threshold: 0.3\n\nchaos",
+            "      percentile: 95\n      threshold: 0.35\n\nchaos",
+        )],
+        "platform.yaml:84:7: slos[0].latency.threshold: 0.35s is not a histogram bucket of service `customer-api` (buckets: 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5, 5, 10); a latency SLI can only count requests under a bucket boundary",
+    ),
+    (
+        "percentile of 100",
+        &[(
+            "      percentile: 95\n      threshold: 0.3\n\nchaos",
+            "      percentile: 100\n      threshold: 0.3\n\nchaos",
+        )],
+        "platform.yaml:83:7: slos[0].latency.percentile: must be between 0 and 100 (exclusive), found 100",
+    ),
+    (
+        "slo in unknown environment",
+        &[(
+            "    environment: prod\n    window",
+            "    environment: staging\n    window",
+        )],
+        "platform.yaml:78:5: slos[0].environment: unknown environment `staging`",
+    ),
+    (
+        "slo without monitoring",
+        &[(
+            "    environment: prod\n    window",
+            "    environment: dev\n    window",
+        )],
+        "platform.yaml:78:5: slos[0].environment: environment `dev` has no monitoring: set `monitoring: true` on it",
+    ),
+    (
+        "duplicate environment",
+        &[(
+            "  - name: prod\n    namespace: prod",
+            "  - name: dev\n    namespace: prod",
+        )],
+        "platform.yaml:38:5: environments[1].name: duplicate environment name `dev`",
+    ),
+    (
+        "latest tag",
+        &[("      prod: 0.1.0", "      prod: latest")],
+        "platform.yaml:55:7: services[0].tags.prod: `latest` is not allowed: pin a version so that promotion is reproducible",
+    ),
+    (
+        "missing tag",
+        &[("      prod: 0.1.0\n", "")],
+        "platform.yaml:53:5: services[0].tags: missing a tag for environment `prod`",
+    ),
+    (
+        "image with tag",
+        &[(
+            "image: platformctl/customer-api",
+            "image: platformctl/customer-api:1.0",
+        )],
+        "platform.yaml:52:5: services[0].image: `platformctl/customer-api:1.0` carries a tag or digest: give the repository here and the tag under `tags`",
+    ),
+    (
+        "hpa bounds",
+        &[("maxReplicas: 10", "maxReplicas: 2")],
+        "platform.yaml:47:7: environments[1].hpa.maxReplicas: must be at least minReplicas (3), found 2",
+    ),
+    (
+        "two strategies",
+        &[(
+            "    strategy:\n      canary:",
+            "    strategy:\n      blueGreen: {}\n      canary:",
+        )],
+        "platform.yaml:66:5: services[0].strategy: set either `canary` or `blueGreen`, not both",
+    ),
+    (
+        "pod-failure without duration",
+        &[("action: pod-kill", "action: pod-failure")],
+        "platform.yaml:87:5: chaos[0].duration: `pod-failure` needs a duration such as `30s`",
+    ),
+    (
+        "chaos on unknown service",
+        &[(
+            "    service: customer-api\n    environment: prod\n    action",
+            "    service: billing\n    environment: prod\n    action",
+        )],
+        "platform.yaml:88:5: chaos[0].service: unknown service `billing`",
+    ),
+    (
+        "bad memory quantity",
+        &[("memory: 64Mi", "memory: 64MB")],
+        "platform.yaml:58:30: services[0].resources.requests.memory: `64MB` is not a memory quantity such as `128Mi` or `1Gi`",
+    ),
+    (
+        "requests above limits",
+        &[("cpu: 100m", "cpu: 800m")],
+        "platform.yaml:58:19: services[0].resources.requests.cpu: 800m exceeds the limit 500m",
+    ),
+    (
+        "both git sources",
+        &[(
+            "  local: {}",
+            "  local: {}\n  remote: {url: https://example.com/p.git}",
+        )],
+        "platform.yaml:31:1: gitops: set either `local` or `remote`, not both",
+    ),
+    (
+        "reserved config key",
+        &[("LOG_LEVEL: info", "PLATFORM_PORT: \"1\"")],
+        "platform.yaml:61:7: services[0].config.PLATFORM_PORT: keys starting with PLATFORM_ are set by platformctl",
+    ),
+    (
+        "unknown chaos action",
+        &[("action: pod-kill", "action: node-kill")],
+        "platform.yaml:90:13: chaos[0].action: unknown variant `node-kill`, expected one of `pod-kill`, `pod-failure`, `container-kill`",
+    ),
+];
+
+#[test]
+fn invalid_configurations_are_located_and_exit_2_writing_nothing() {
+    assert!(INVALID.len() >= 15);
+    let base = base_config();
+    let mut wrong = Vec::new();
+    for (name, edits, expected) in INVALID {
+        let mut text = base.clone();
+        for (from, to) in *edits {
+            assert!(
+                text.contains(from),
+                "case `{name}`: the base config has no `{from}`"
+            );
+            text = text.replacen(from, to, 1);
+        }
+        let dir = scratch();
+        std::fs::write(dir.path().join("platform.yaml"), &text).expect("write");
+        let run = platformctl(dir.path(), &["render"]);
+        assert_eq!(run.code, 2, "case `{name}`: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines[0].starts_with("error: `platform.yaml` is invalid ("),
+            "case `{name}`: {}",
+            run.stderr
+        );
+        let got = lines.get(1).map(|l| l.trim()).unwrap_or_default();
+        if got != *expected {
+            wrong.push(format!(
+                "case `{name}`:\n  expected: {expected}\n       got: {got}"
+            ));
+        }
+        assert_eq!(run.stdout, "", "case `{name}`: stdout carries no result");
+        assert_eq!(
+            files(dir.path()),
+            vec!["platform.yaml"],
+            "case `{name}`: something was written"
+        );
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn config_errors_as_json() {
+    let dir = scratch();
+    std::fs::write(
+        dir.path().join("platform.yaml"),
+        base_config().replace("steps: [20, 50, 100]", "steps: [50, 20, 100]"),
+    )
+    .expect("write");
+    let run = platformctl(dir.path(), &["render", "-o", "json"]);
+    assert_eq!(run.code, 2);
+    insta::assert_snapshot!("config_error_json", run.stdout);
+}
