@@ -4,8 +4,9 @@
 //!
 //! Owns canary steps, background analysis and traffic routing. Does not own the `Rollout` object,
 //! blue-green or the analysis references shared with it ([`super::rollouts`]). Of the traffic
-//! routers only nginx and plugins are modelled, and of the steps everything but `experiment`,
-//! `setHeaderRoute` and `setMirrorRoute`: we never render the others, so they are rejected.
+//! routers only nginx and plugins are modelled; of the steps everything but `experiment`,
+//! `setHeaderRoute` and `setMirrorRoute`; and not `antiAffinity`, `pingPong` or
+//! `replicaProgressThreshold`: we never render those, so they are rejected.
 
 use std::collections::BTreeMap;
 
