@@ -393,7 +393,14 @@ fn failed_render_leaves_previous_tree_intact() {
 
 /// Each invalid configuration: the edit applied to the reference platform.yaml, and the exact
 /// problem line the user must see (file, line, column, key path, message).
-const INVALID: &[(&str, &[(&str, &str)], &str)] = &[
+/// (case name, text replacements, expected problem line)
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+const INVALID: &[Case] = &[
     (
         "unknown top-level key",
         &[("services:", "servics:")],

@@ -83,6 +83,11 @@ impl Templates {
         origin_name(name, &file)
     }
 
+    /// Whether template `name` comes from the project's `templates/` rather than the binary.
+    pub fn is_override(&self, name: &str) -> bool {
+        self.origins.iter().any(|(n, f)| *n == name && f.is_some())
+    }
+
     /// The override files in use.
     pub fn overrides(&self) -> Vec<&Path> {
         self.origins

@@ -97,45 +97,54 @@ pub fn compare(root: &Path, new: &Tree) -> io::Result<Changes> {
 }
 
 /// Makes the tree under `root` equal to `new`. All new content is first written beside its
-/// target; only when every write succeeded are the files moved into place and stale files
-/// removed. On a failed write, every temporary file and directory created is removed again.
+/// target (or, for a root directory that does not exist yet, into a staging directory renamed
+/// into place whole); only when every write succeeded are files moved into place and stale
+/// files removed. On a failed write, everything created is removed again and the tree is as it
+/// was.
 pub fn apply(root: &Path, new: &Tree, changes: &Changes) -> io::Result<()> {
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut created_dirs: Vec<PathBuf> = Vec::new();
-    let result = (|| {
-        for (path, action) in &changes.files {
-            if !matches!(action, Action::Created | Action::Updated) {
-                continue;
-            }
-            let target = root.join(path);
-            if target.is_dir() {
-                // Found now, not when renaming: by then other files would already be replaced.
-                return Err(io::Error::new(
-                    io::ErrorKind::IsADirectory,
-                    format!("`{path}` is a directory"),
-                ));
-            }
-            if let Some(parent) = target.parent() {
-                create_dirs(parent, &mut created_dirs)?;
-            }
-            let tmp = tmp_path(&target);
-            std::fs::write(&tmp, &new[path])?;
-            staged.push((tmp, target));
+    let stage = root.join(format!(".platformctl-stage-{}", std::process::id()));
+    let fresh: Vec<&str> = ROOTS
+        .iter()
+        .copied()
+        .filter(|r| !root.join(r).exists())
+        .collect();
+    let mut writes: Vec<(PathBuf, &str)> = Vec::new();
+    let mut renames: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (path, action) in &changes.files {
+        if !matches!(action, Action::Created | Action::Updated) {
+            continue;
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for (tmp, _) in &staged {
+        let top = path.split('/').next().unwrap_or_default();
+        if fresh.contains(&top) {
+            writes.push((stage.join(path), new[path].as_str()));
+        } else {
+            let target = root.join(path);
+            let tmp = tmp_path(&target);
+            writes.push((tmp.clone(), new[path].as_str()));
+            renames.push((tmp, target));
+        }
+    }
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    let staged = prepare(&stage, &renames, &writes, &mut created_dirs);
+    if let Err(e) = staged {
+        for (tmp, _) in &renames {
             let _ = std::fs::remove_file(tmp);
         }
         for dir in created_dirs.iter().rev() {
             let _ = std::fs::remove_dir(dir);
         }
+        let _ = std::fs::remove_dir_all(&stage);
         return Err(e);
     }
-    for (tmp, target) in &staged {
+    for (tmp, target) in &renames {
         std::fs::rename(tmp, target)?;
     }
+    for top in &fresh {
+        if stage.join(top).exists() {
+            std::fs::rename(stage.join(top), root.join(top))?;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&stage);
     for (path, action) in &changes.files {
         if *action == Action::Removed {
             let target = root.join(path);
@@ -144,6 +153,52 @@ pub fn apply(root: &Path, new: &Tree, changes: &Changes) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates the directories and writes every file, on all cores.
+fn prepare(
+    stage: &Path,
+    renames: &[(PathBuf, PathBuf)],
+    writes: &[(PathBuf, &str)],
+    created: &mut Vec<PathBuf>,
+) -> io::Result<()> {
+    for (_, target) in renames {
+        if target.is_dir() {
+            // Found now, not when renaming: by then other files would already be replaced.
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("`{}` is a directory", target.display()),
+            ));
+        }
+    }
+    let mut dirs: Vec<&Path> = writes.iter().filter_map(|(p, _)| p.parent()).collect();
+    dirs.dedup();
+    for dir in dirs {
+        if dir.starts_with(stage) {
+            std::fs::create_dir_all(dir)?;
+        } else {
+            create_dirs(dir, created)?;
+        }
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = writes.len().div_ceil(workers).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = writes
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .try_for_each(|(path, text)| std::fs::write(path, text))
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(io::Error::other("a writer thread panicked")))
+        })
+    })
 }
 
 /// Writes one file atomically: a temporary file beside it, then a rename.
