@@ -11,7 +11,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::rollouts::{DryRun, FieldRef, MeasurementRetention, PodMetadata, TemplateRef};
+use super::LabelsAndAnnotations;
+use super::rollouts::{DryRun, FieldRef, MeasurementRetention, TemplateRef};
 
 custom_resource!(
     /// Metrics a rollout's analysis runs query, with their success and failure conditions.
@@ -198,7 +199,7 @@ pub struct WebMetric {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobMetric {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<PodMetadata>,
+    pub metadata: Option<LabelsAndAnnotations>,
     pub spec: JobSpec,
 }
 

@@ -7,6 +7,7 @@
 //! `status`, `sourceHydrator`, Helm `fileParameters`/`apiVersions`/`kubeVersion`, plugin
 //! `parameters` and the less common Kustomize options.
 
+use super::LabelsAndAnnotations;
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -239,7 +240,7 @@ pub struct SyncPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub managed_namespace_metadata: Option<ManagedNamespaceMetadata>,
+    pub managed_namespace_metadata: Option<LabelsAndAnnotations>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -275,15 +276,6 @@ pub struct Backoff {
     pub factor: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ManagedNamespaceMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,9 +14,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::rollouts::{
-    Analysis, AnalysisArg, DryRun, MeasurementRetention, PodMetadata, TemplateRef,
-};
+use super::LabelsAndAnnotations;
+use super::rollouts::{Analysis, AnalysisArg, DryRun, MeasurementRetention, TemplateRef};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -46,9 +45,9 @@ pub struct Canary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pods_per_replica_set: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary_metadata: Option<PodMetadata>,
+    pub canary_metadata: Option<LabelsAndAnnotations>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stable_metadata: Option<PodMetadata>,
+    pub stable_metadata: Option<LabelsAndAnnotations>,
 }
 
 /// One canary step; upstream expects exactly one of these keys to be set.
@@ -111,7 +110,7 @@ pub struct BackgroundAnalysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis_run_metadata: Option<PodMetadata>,
+    pub analysis_run_metadata: Option<LabelsAndAnnotations>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

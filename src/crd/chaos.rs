@@ -234,14 +234,18 @@ spec:
     #[test]
     fn enums_accept_exactly_the_upstream_spellings() {
         use super::{ConcurrencyPolicy, Mode, PodChaosAction};
-        fn same<T: serde::Serialize + serde::de::DeserializeOwned>(values: &[&str]) {
-            for v in values {
-                let parsed: T = serde_json::from_value(json!(v)).expect("upstream value");
-                assert_eq!(serde_json::to_value(parsed).expect("serialises"), json!(v));
-            }
-        }
-        same::<PodChaosAction>(&["pod-kill", "pod-failure", "container-kill"]);
-        same::<Mode>(&["one", "all", "fixed", "fixed-percent", "random-max-percent"]);
-        same::<ConcurrencyPolicy>(&["Forbid", "Allow"]);
+        assert_round_trips_exactly::<PodChaosAction>(&[
+            "pod-kill",
+            "pod-failure",
+            "container-kill",
+        ]);
+        assert_round_trips_exactly::<Mode>(&[
+            "one",
+            "all",
+            "fixed",
+            "fixed-percent",
+            "random-max-percent",
+        ]);
+        assert_round_trips_exactly::<ConcurrencyPolicy>(&["Forbid", "Allow"]);
     }
 }

@@ -29,6 +29,17 @@ macro_rules! custom_resource {
     };
 }
 
+/// Labels and annotations only: what Argo Rollouts keeps of pod-template, canary, stable,
+/// active, preview and AnalysisRun metadata, and Argo CD of managed-namespace metadata.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelsAndAnnotations {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::BTreeMap<String, String>>,
+}
+
 pub mod analysis;
 pub mod application;
 pub mod appproject;
@@ -248,6 +259,19 @@ pub(crate) mod test_support {
     }
 
     /// Removing the required value at `pointer` is rejected as a missing field of its parent.
+    /// Each upstream spelling of an enum parses and serialises back unchanged.
+    pub fn assert_round_trips_exactly<T: serde::Serialize + serde::de::DeserializeOwned>(
+        values: &[&str],
+    ) {
+        for v in values {
+            let parsed: T = serde_json::from_value(Value::from(*v)).expect("upstream value");
+            assert_eq!(
+                serde_json::to_value(parsed).expect("serialises"),
+                Value::from(*v)
+            );
+        }
+    }
+
     pub fn assert_required(doc: &Value, pointer: &str) {
         let (parent, key) = pointer.rsplit_once('/').expect("pointer starts with /");
         let e = assert_rejected(&without(doc, pointer), &path_of(parent));

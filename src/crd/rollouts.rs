@@ -7,7 +7,7 @@
 //! unknown fields the lint engine's key diff catches), `antiAffinity` (never rendered, so
 //! rejected) or `status`.
 
-use std::collections::BTreeMap;
+use super::LabelsAndAnnotations;
 
 use super::DateTime;
 use super::canary::Canary;
@@ -58,19 +58,9 @@ pub struct RolloutSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<PodMetadata>,
+    pub metadata: Option<LabelsAndAnnotations>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<PodSpec>,
-}
-
-/// Labels and annotations only (template metadata, canary/stable/active/preview metadata).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PodMetadata {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,7 +115,7 @@ pub struct Analysis {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis_run_metadata: Option<PodMetadata>,
+    pub analysis_run_metadata: Option<LabelsAndAnnotations>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,9 +191,9 @@ pub struct BlueGreen {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_metadata: Option<PodMetadata>,
+    pub active_metadata: Option<LabelsAndAnnotations>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preview_metadata: Option<PodMetadata>,
+    pub preview_metadata: Option<LabelsAndAnnotations>,
 }
 
 #[cfg(test)]

@@ -367,15 +367,9 @@ spec:
     fn enums_accept_exactly_the_upstream_spellings() {
         use super::{Scheme, ScrapeProtocol};
         use crate::crd::monitoring::TlsVersion;
-        fn same<T: serde::Serialize + serde::de::DeserializeOwned>(values: &[&str]) {
-            for v in values {
-                let parsed: T = serde_json::from_value(json!(v)).expect("upstream value");
-                assert_eq!(serde_json::to_value(parsed).expect("serialises"), json!(v));
-            }
-        }
-        same::<Scheme>(&["http", "https", "HTTP", "HTTPS"]);
-        same::<TlsVersion>(&["TLS10", "TLS11", "TLS12", "TLS13"]);
-        same::<ScrapeProtocol>(&[
+        assert_round_trips_exactly::<Scheme>(&["http", "https", "HTTP", "HTTPS"]);
+        assert_round_trips_exactly::<TlsVersion>(&["TLS10", "TLS11", "TLS12", "TLS13"]);
+        assert_round_trips_exactly::<ScrapeProtocol>(&[
             "PrometheusProto",
             "OpenMetricsText0.0.1",
             "OpenMetricsText1.0.0",
