@@ -58,7 +58,9 @@ fn prometheus_rule_specs(tree: &Tree) -> Vec<(String, serde_yaml::Value)> {
         for doc in serde_yaml::Deserializer::from_str(text) {
             let doc = serde_yaml::Value::deserialize(doc).unwrap_or_else(|e| panic!("{path}: {e}"));
             if doc.get("kind").and_then(|k| k.as_str()) == Some("PrometheusRule") {
-                let spec = doc.get("spec").unwrap_or_else(|| panic!("{path}: PrometheusRule without spec"));
+                let spec = doc
+                    .get("spec")
+                    .unwrap_or_else(|| panic!("{path}: PrometheusRule without spec"));
                 specs.push((path.clone(), spec.clone()));
             }
         }
@@ -79,7 +81,11 @@ fn customer_api_rules() -> serde_yaml::Value {
 
 /// Runs promtool in `dir`. A missing promtool fails the test with the install hint.
 fn promtool(dir: &Path, args: &[&str]) -> Output {
-    match Command::new("promtool").args(args).current_dir(dir).output() {
+    match Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             panic!("`promtool` is not on PATH: {INSTALL_HINT}")
@@ -102,30 +108,43 @@ fn write_yaml(path: &Path, value: &impl serde::Serialize) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
-/// Writes the rules and `tests` (a promtool test file) into a fresh directory and runs
-/// `promtool test rules`. Returns the output and the directory (kept on failure so the case
-/// can be re-run by hand).
-fn run_promtool_tests(rules: &serde_yaml::Value, tests: &Value) -> (Output, tempfile::TempDir) {
+/// Writes the rules and the promtool test `files` (`tests-0.yaml`, …; several because the
+/// evaluation interval is per file) into a fresh directory and runs `promtool test rules`.
+fn run_promtool_tests(rules: &serde_yaml::Value, files: &[Value]) -> (Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     write_yaml(&dir.path().join("rules.yaml"), rules);
-    write_yaml(&dir.path().join("tests.yaml"), tests);
-    let out = promtool(dir.path(), &["test", "rules", "tests.yaml"]);
+    let names: Vec<String> = (0..files.len())
+        .map(|i| format!("tests-{i}.yaml"))
+        .collect();
+    for (name, file) in names.iter().zip(files) {
+        write_yaml(&dir.path().join(name), file);
+    }
+    let mut args = vec!["test", "rules"];
+    args.extend(names.iter().map(String::as_str));
+    let out = promtool(dir.path(), &args);
     (out, dir)
 }
 
-/// `promtool test rules` must succeed; on failure the whole output is printed and the files kept.
-fn assert_promtool_tests_pass(rules: &serde_yaml::Value, tests: &Value) {
-    let (out, dir) = run_promtool_tests(rules, tests);
+/// `promtool test rules` must succeed; on failure the whole output is printed and the files
+/// are kept so the case can be re-run by hand.
+fn assert_promtool_tests_pass(rules: &serde_yaml::Value, files: &[Value]) {
+    let (out, dir) = run_promtool_tests(rules, files);
     if !out.status.success() {
         let kept = dir.keep();
         panic!(
-            "promtool test rules failed (files kept in {}; re-run with `cd {0} && promtool test rules tests.yaml`)\n{}",
+            "promtool test rules failed (files kept in {}; re-run with `cd {0} && promtool test rules tests-*.yaml`)\n{}",
             kept.display(),
             show(&out)
         );
     }
-    // promtool prints one SUCCESS line per test file; anything else means nothing was tested.
-    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS"), "{}", show(&out));
+    // promtool prints one SUCCESS line per test file; anything less means a file was not tested.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("SUCCESS").count(),
+        files.len(),
+        "{}",
+        show(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -135,10 +154,16 @@ fn assert_promtool_tests_pass(rules: &serde_yaml::Value, tests: &Value) {
 #[test]
 fn rules_pass_promtool_check() {
     for (platform, expected) in [
-        ("platform.yaml", &["envs/prod/customer-api/slo-rules.yaml"][..]),
+        (
+            "platform.yaml",
+            &["envs/prod/customer-api/slo-rules.yaml"][..],
+        ),
         (
             "examples/microservices/platform.yaml",
-            &["envs/prod/orders/slo-rules.yaml", "envs/prod/payments/slo-rules.yaml"][..],
+            &[
+                "envs/prod/orders/slo-rules.yaml",
+                "envs/prod/payments/slo-rules.yaml",
+            ][..],
         ),
     ] {
         let tree = render(&manifest_path(platform));
@@ -156,11 +181,24 @@ fn rules_pass_promtool_check() {
         let mut args = vec!["check", "rules"];
         args.extend(files.iter().map(String::as_str));
         let out = promtool(dir.path(), &args);
-        assert!(out.status.success(), "{platform}: promtool check rules failed\n{}", show(&out));
+        assert!(
+            out.status.success(),
+            "{platform}: promtool check rules failed\n{}",
+            show(&out)
+        );
         // One "SUCCESS: N rules found" per file, so an empty file cannot pass unnoticed.
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(stdout.matches("SUCCESS").count(), files.len(), "{platform}\n{}", show(&out));
-        assert!(!stdout.contains("SUCCESS: 0 rules found"), "{platform}\n{}", show(&out));
+        assert_eq!(
+            stdout.matches("SUCCESS").count(),
+            files.len(),
+            "{platform}\n{}",
+            show(&out)
+        );
+        assert!(
+            !stdout.contains("SUCCESS: 0 rules found"),
+            "{platform}\n{}",
+            show(&out)
+        );
     }
 }
 
@@ -176,8 +214,16 @@ struct Slo {
     budget: f64,
 }
 
-const AVAILABILITY: Slo = Slo { name: "customer-api-availability", sli: "availability", budget: 0.001 };
-const LATENCY: Slo = Slo { name: "customer-api-latency", sli: "latency", budget: 0.05 };
+const AVAILABILITY: Slo = Slo {
+    name: "customer-api-availability",
+    sli: "availability",
+    budget: 0.001,
+};
+const LATENCY: Slo = Slo {
+    name: "customer-api-latency",
+    sli: "latency",
+    budget: 0.05,
+};
 
 /// One of the four multi-window multi-burn-rate alerts (SRE workbook, table 5-8).
 struct Burn {
@@ -187,10 +233,30 @@ struct Burn {
     factor: &'static str,
 }
 
-const PAGE_1H: Burn = Burn { severity: "page", long: "1h", short: "5m", factor: "14.4" };
-const PAGE_6H: Burn = Burn { severity: "page", long: "6h", short: "30m", factor: "6" };
-const TICKET_1D: Burn = Burn { severity: "ticket", long: "1d", short: "2h", factor: "3" };
-const TICKET_3D: Burn = Burn { severity: "ticket", long: "3d", short: "6h", factor: "1" };
+const PAGE_1H: Burn = Burn {
+    severity: "page",
+    long: "1h",
+    short: "5m",
+    factor: "14.4",
+};
+const PAGE_6H: Burn = Burn {
+    severity: "page",
+    long: "6h",
+    short: "30m",
+    factor: "6",
+};
+const TICKET_1D: Burn = Burn {
+    severity: "ticket",
+    long: "1d",
+    short: "2h",
+    factor: "3",
+};
+const TICKET_3D: Burn = Burn {
+    severity: "ticket",
+    long: "3d",
+    short: "6h",
+    factor: "1",
+};
 
 /// The labels every series recorded for `slo` carries.
 fn recording_labels(slo: &Slo) -> Value {
@@ -199,7 +265,10 @@ fn recording_labels(slo: &Slo) -> Value {
 
 /// `recording_labels` in PromQL series notation, for `exp_samples`.
 fn series_labels(slo: &Slo) -> String {
-    format!(r#"{{namespace="prod", service="customer-api", sli="{}", slo="{}"}}"#, slo.sli, slo.name)
+    format!(
+        r#"{{namespace="prod", service="customer-api", sli="{}", slo="{}"}}"#,
+        slo.sli, slo.name
+    )
 }
 
 /// Requests per sample interval (1 minute in most cases), split over two pods so the rules
@@ -257,10 +326,21 @@ fn availability_series(phases: &[Phase]) -> Vec<Value> {
     let any_error = phases.iter().any(|p| p.steps > 0 && p.burn > 0.0);
     let mut out = Vec::new();
     for pod in PODS {
-        let labels = [("job", "customer-api"), ("namespace", "prod"), ("service", "customer-api"), ("pod", pod)];
-        out.push(series("http_requests_total", &labels, counter(phases.iter().map(|p| (p.steps, per_pod)))));
+        let labels = [
+            ("job", "customer-api"),
+            ("namespace", "prod"),
+            ("service", "customer-api"),
+            ("pod", pod),
+        ];
+        out.push(series(
+            "http_requests_total",
+            &labels,
+            counter(phases.iter().map(|p| (p.steps, per_pod))),
+        ));
         if any_error {
-            let errors = phases.iter().map(|p| (p.steps, per_pod * p.burn * AVAILABILITY.budget));
+            let errors = phases
+                .iter()
+                .map(|p| (p.steps, per_pod * p.burn * AVAILABILITY.budget));
             out.push(series("app_errors_total", &labels, counter(errors)));
         }
     }
@@ -273,16 +353,33 @@ fn latency_series(phases: &[Phase]) -> Vec<Value> {
     let per_pod = REQUESTS_PER_STEP / PODS.len() as f64;
     let mut out = Vec::new();
     for pod in PODS {
-        let base = [("job", "customer-api"), ("namespace", "prod"), ("service", "customer-api"), ("pod", pod)];
+        let base = [
+            ("job", "customer-api"),
+            ("namespace", "prod"),
+            ("service", "customer-api"),
+            ("pod", pod),
+        ];
         let all = || counter(phases.iter().map(|p| (p.steps, per_pod)));
-        let fast = counter(phases.iter().map(|p| (p.steps, per_pod * (1.0 - p.burn * LATENCY.budget))));
+        let fast = counter(
+            phases
+                .iter()
+                .map(|p| (p.steps, per_pod * (1.0 - p.burn * LATENCY.budget))),
+        );
         let bucket = |le: &'static str| {
             let mut l = base.to_vec();
             l.push(("le", le));
             l
         };
-        out.push(series("http_request_duration_seconds_bucket", &bucket("0.3"), fast));
-        out.push(series("http_request_duration_seconds_bucket", &bucket("+Inf"), all()));
+        out.push(series(
+            "http_request_duration_seconds_bucket",
+            &bucket("0.3"),
+            fast,
+        ));
+        out.push(series(
+            "http_request_duration_seconds_bucket",
+            &bucket("+Inf"),
+            all(),
+        ));
         out.push(series("http_request_duration_seconds_count", &base, all()));
     }
     out
@@ -296,12 +393,29 @@ fn decoy_series(steps: u32) -> Vec<Value> {
     let none = counter([(steps, 0.0)]);
     let mut out = Vec::new();
     for (namespace, service) in [("practice", "customer-api"), ("prod", "billing")] {
-        let l = [("job", service), ("namespace", namespace), ("service", service), ("pod", "decoy-0")];
+        let l = [
+            ("job", service),
+            ("namespace", namespace),
+            ("service", service),
+            ("pod", "decoy-0"),
+        ];
         out.push(series("http_requests_total", &l, all.clone()));
         out.push(series("app_errors_total", &l, all.clone()));
-        out.push(series("http_request_duration_seconds_bucket", &[l[0], l[1], l[2], l[3], ("le", "0.3")], none.clone()));
-        out.push(series("http_request_duration_seconds_bucket", &[l[0], l[1], l[2], l[3], ("le", "+Inf")], all.clone()));
-        out.push(series("http_request_duration_seconds_count", &l, all.clone()));
+        out.push(series(
+            "http_request_duration_seconds_bucket",
+            &[l[0], l[1], l[2], l[3], ("le", "0.3")],
+            none.clone(),
+        ));
+        out.push(series(
+            "http_request_duration_seconds_bucket",
+            &[l[0], l[1], l[2], l[3], ("le", "+Inf")],
+            all.clone(),
+        ));
+        out.push(series(
+            "http_request_duration_seconds_count",
+            &l,
+            all.clone(),
+        ));
     }
     out
 }
@@ -319,7 +433,9 @@ struct Expect<'a> {
 
 impl Expect<'_> {
     fn annotations(&self, slo: &Slo, burn: &Burn) -> Value {
-        let groups = self.rules["groups"].as_sequence().expect("rule file has groups");
+        let groups = self.rules["groups"]
+            .as_sequence()
+            .expect("rule file has groups");
         let rule = groups
             .iter()
             .flat_map(|g| g["rules"].as_sequence().expect("group has rules"))
@@ -328,7 +444,12 @@ impl Expect<'_> {
                     && r["labels"]["slo"].as_str() == Some(slo.name)
                     && r["labels"]["long_window"].as_str() == Some(burn.long)
             })
-            .unwrap_or_else(|| panic!("no SLOErrorBudgetBurn alert for slo={} long_window={}", slo.name, burn.long));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no SLOErrorBudgetBurn alert for slo={} long_window={}",
+                    slo.name, burn.long
+                )
+            });
         serde_json::to_value(&rule["annotations"]).expect("annotations are JSON")
     }
 
@@ -356,6 +477,16 @@ fn expr_at(minute: u32, expr: String, slo: &Slo, value: f64) -> Value {
         "eval_time": format!("{minute}m"),
         "expr": expr,
         "exp_samples": [{ "labels": series_labels(slo), "value": value }],
+    })
+}
+
+/// The series `record` recorded for `slo` is exactly `value` at `minute`.
+fn recorded(minute: u32, record: &str, slo: &Slo, value: f64) -> Value {
+    let labels = series_labels(slo).replacen('{', &format!("{{__name__=\"{record}\", "), 1);
+    json!({
+        "eval_time": format!("{minute}m"),
+        "expr": format!(r#"{record}{{slo="{}"}}"#, slo.name),
+        "exp_samples": [{ "labels": labels, "value": value }],
     })
 }
 
@@ -390,7 +521,11 @@ fn test_group(
     exprs: Vec<Value>,
 ) -> Value {
     let steps = |p: &[Phase]| p.iter().map(|p| p.steps).sum::<u32>();
-    assert_eq!(steps(availability), steps(latency), "{name}: both SLOs' traffic must cover the same time");
+    assert_eq!(
+        steps(availability),
+        steps(latency),
+        "{name}: both SLOs' traffic must cover the same time"
+    );
     let mut input = availability_series(availability);
     input.extend(latency_series(latency));
     input.extend(decoy_series(steps(availability)));
@@ -416,57 +551,107 @@ fn test_file(evaluation_interval: &str, groups: Vec<Value>) -> Value {
 // alert with factor f and long window L fires once k × d / L > f and its short window (full
 // after its length) is above f too. Each case burns one SLO just above a factor and the other
 // just below it, and asserts the exact set of firing alerts (every alert has the same name):
-// quiet at about 0.8 × L, then at L + 5m only the alerts whose factor is below k — for 3.5 ×
-// that is the 1d ticket *and* the 3d ticket, both of which 10% of the budget trips.
-// Sample boundaries coincide with window boundaries, so `rate()` does not extrapolate.
+// quiet at about 0.8 × L, then, once the long window is full, only the alerts whose factor is
+// below k: for 3.5x that is the 1d ticket *and* the 3d ticket, both tripped by 10% of the budget.
+// Evaluation and window boundaries fall on samples, so `rate()` does not extrapolate.
+//
+// Rules are evaluated every 5 minutes for the pages and every hour for the tickets: promtool
+// evaluates from time 0 and the 3-day windows are what makes these tests slow.
 
-/// `(factor's alert, burn just above, burn just below, quiet minute, firing minute, also firing)`
 struct Threshold {
     burn: Burn,
+    /// Burns, in multiples of the budget, just above and just below the alert's factor.
     above: f64,
     below: f64,
     /// Minutes into the burn at which even the burn above the factor must still be quiet.
     quiet: u32,
-    /// Minutes into the burn at which it must fire: the long window plus 5 minutes.
+    /// Minutes into the burn at which it must fire: just after the long window is full.
     fires: u32,
     /// Slower alerts the burn above also trips by then.
     also: &'static [&'static Burn],
 }
 
-fn threshold_cases() -> [Threshold; 4] {
-    [
-        // 15 × 45/60 = 11.25 < 14.4 at 45m; 15 > 14.4 once the hour is full. 13 never pages,
-        // and 65 minutes of either are far from 6 × 6h.
-        Threshold { burn: PAGE_1H, above: 15.0, below: 13.0, quiet: 45, fires: 65, also: &[] },
-        // 6.5 × 285/360 = 5.1 < 6 at 4h45m; the 1d ticket needs 3 × 1d / 6.5 = 11h.
-        Threshold { burn: PAGE_6H, above: 6.5, below: 5.5, quiet: 285, fires: 365, also: &[] },
-        // 3.5 × 1150/1440 = 2.8 < 3 and 3.5 × 1150/4320 = 0.93 < 1 at 19h10m; at 1d both tickets.
-        // 2.5 × 1445/4320 = 0.84 < 1: the burn below trips neither.
-        Threshold { burn: TICKET_1D, above: 3.5, below: 2.5, quiet: 1150, fires: 1445, also: &[&TICKET_3D] },
-        // 1.1 × 3455/4320 = 0.88 < 1 at 57h35m; 1.1 > 1 once the 3 days are full.
-        Threshold { burn: TICKET_3D, above: 1.1, below: 0.9, quiet: 3455, fires: 4325, also: &[] },
-    ]
-}
+const PAGE_THRESHOLDS: [Threshold; 2] = [
+    // 15 × 45/60 = 11.25 < 14.4 at 45m; 15 > 14.4 once the hour is full. 13 never pages,
+    // and 65 minutes of either are far from 6x over 6h.
+    Threshold {
+        burn: PAGE_1H,
+        above: 15.0,
+        below: 13.0,
+        quiet: 45,
+        fires: 65,
+        also: &[],
+    },
+    // 6.5 × 285/360 = 5.1 < 6 at 4h45m; 6.5 > 6 once the 6h are full. The 1d ticket would need
+    // 3 × 24h / 6.5 = 11h.
+    Threshold {
+        burn: PAGE_6H,
+        above: 6.5,
+        below: 5.5,
+        quiet: 285,
+        fires: 365,
+        also: &[],
+    },
+];
+
+const TICKET_THRESHOLDS: [Threshold; 2] = [
+    // 3.5 × 19/24 = 2.8 < 3 and 3.5 × 19/72 = 0.92 < 1 at 19h; at 25h both tickets.
+    // 2.5 × 25/72 = 0.87 < 1: the burn below trips neither.
+    Threshold {
+        burn: TICKET_1D,
+        above: 3.5,
+        below: 2.5,
+        quiet: 19 * 60,
+        fires: 25 * 60,
+        also: &[&TICKET_3D],
+    },
+    // 1.1 × 57/72 = 0.87 < 1 at 57h; 1.1 > 1 once the 3 days are full.
+    Threshold {
+        burn: TICKET_3D,
+        above: 1.1,
+        below: 0.9,
+        quiet: 57 * 60,
+        fires: 73 * 60,
+        also: &[],
+    },
+];
 
 fn threshold_groups(expect: &Expect, t: &Threshold) -> Vec<Value> {
-    let end = t.fires + 5;
     let mut groups = Vec::new();
     for hot_is_availability in [true, false] {
         // `hot` burns just above the factor, `cold` just below.
-        let (hot, cold) = if hot_is_availability { (&AVAILABILITY, &LATENCY) } else { (&LATENCY, &AVAILABILITY) };
-        let (avail, lat) = if hot_is_availability { (t.above, t.below) } else { (t.below, t.above) };
-        let (hot_burn, cold_burn) = (t.above, t.below);
+        let (hot, cold) = if hot_is_availability {
+            (&AVAILABILITY, &LATENCY)
+        } else {
+            (&LATENCY, &AVAILABILITY)
+        };
+        let (avail, lat) = if hot_is_availability {
+            (t.above, t.below)
+        } else {
+            (t.below, t.above)
+        };
         let mut firing = vec![(hot, &t.burn)];
         firing.extend(t.also.iter().map(|b| (hot, *b)));
         groups.push(test_group(
             &format!(
-                "{} {}/{} x{}: {} at {}x budget fires after {}m, {} at {}x never",
-                t.burn.severity, t.burn.long, t.burn.short, t.burn.factor, hot.sli, hot_burn, t.fires, cold.sli, cold_burn
+                "{} {}/{} x{}: {} at {}x fires after {}m of burn, {} at {}x does not",
+                t.burn.severity,
+                t.burn.long,
+                t.burn.short,
+                t.burn.factor,
+                hot.sli,
+                t.above,
+                t.fires,
+                cold.sli,
+                t.below
             ),
             "1m",
-            &burst(avail, end, 0),
-            &burst(lat, end, 0),
-            vec![expect.alerts_at(HISTORY + t.quiet, &[]), expect.alerts_at(HISTORY + t.fires, &firing)],
+            &burst(avail, t.fires, 0),
+            &burst(lat, t.fires, 0),
+            vec![
+                expect.alerts_at(HISTORY + t.quiet, &[]),
+                expect.alerts_at(HISTORY + t.fires, &firing),
+            ],
             vec![],
         ));
     }
@@ -477,18 +662,22 @@ fn threshold_groups(expect: &Expect, t: &Threshold) -> Vec<Value> {
 fn burn_alerts_page_only_for_a_sustained_burn_above_the_factor() {
     let rules = customer_api_rules();
     let expect = Expect { rules: &rules };
-    let cases = threshold_cases();
-    let groups = cases[..2].iter().flat_map(|t| threshold_groups(&expect, t)).collect();
-    assert_promtool_tests_pass(&rules, &test_file("5m", groups));
+    let groups = PAGE_THRESHOLDS
+        .iter()
+        .flat_map(|t| threshold_groups(&expect, t))
+        .collect();
+    assert_promtool_tests_pass(&rules, &[test_file("5m", groups)]);
 }
 
 #[test]
 fn burn_alerts_ticket_only_for_a_sustained_burn_above_the_factor() {
     let rules = customer_api_rules();
     let expect = Expect { rules: &rules };
-    let cases = threshold_cases();
-    let groups = cases[2..].iter().flat_map(|t| threshold_groups(&expect, t)).collect();
-    assert_promtool_tests_pass(&rules, &test_file("5m", groups));
+    let groups = TICKET_THRESHOLDS
+        .iter()
+        .flat_map(|t| threshold_groups(&expect, t))
+        .collect();
+    assert_promtool_tests_pass(&rules, &[test_file("1h", groups)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,8 +685,9 @@ fn burn_alerts_ticket_only_for_a_sustained_burn_above_the_factor() {
 // ---------------------------------------------------------------------------------------------
 //
 // The short window is what lets an alert clear soon after the burn stops. Each case burns both
-// SLOs until the alert fires, stops, and checks one short window (plus 5m) later that the
-// alert is gone although its long window alone is still above the factor.
+// SLOs until the alert fires, stops, and checks a little more than one short window later
+// that the alert is gone although its long window alone is still above the factor (asserted
+// with `> bool`), and before a longer short window could have recovered.
 
 #[test]
 fn burn_alerts_clear_once_the_short_window_recovers() {
@@ -505,18 +695,24 @@ fn burn_alerts_clear_once_the_short_window_recovers() {
     let e = Expect { rules: &rules };
     let both = |burn: &'static Burn| [(&AVAILABILITY, burn), (&LATENCY, burn)];
     let over = |minute: u32, window: &str, factor: f64| {
-        vec![long_window_over(minute, &AVAILABILITY, window, factor), long_window_over(minute, &LATENCY, window, factor)]
+        vec![
+            long_window_over(minute, &AVAILABILITY, window, factor),
+            long_window_over(minute, &LATENCY, window, factor),
+        ]
     };
     let h = HISTORY;
-    let groups = vec![
+    let pages = vec![
         // 18x for 55m: 1h = 18 × 55/60 = 16.5 > 14.4 pages. 10m after it stops the 5m window is
         // clean while the hour still holds 50m of burn: 18 × 50/60 = 15 > 14.4.
         test_group(
             "page 1h/5m clears 10m after an 18x burn stops",
             "1m",
-            &burst(18.0, 55, 15),
-            &burst(18.0, 55, 15),
-            vec![e.alerts_at(h + 55, &both(&PAGE_1H)), e.alerts_at(h + 65, &[])],
+            &burst(18.0, 55, 10),
+            &burst(18.0, 55, 10),
+            vec![
+                e.alerts_at(h + 55, &both(&PAGE_1H)),
+                e.alerts_at(h + 65, &[]),
+            ],
             over(h + 65, "1h", 14.4),
         ),
         // 12x for 200m: 6h = 12 × 200/360 = 6.7 > 6 pages (12 < 14.4: no fast page). 35m after
@@ -524,34 +720,42 @@ fn burn_alerts_clear_once_the_short_window_recovers() {
         test_group(
             "page 6h/30m clears 35m after a 12x burn stops",
             "1m",
-            &burst(12.0, 200, 40),
-            &burst(12.0, 200, 40),
-            vec![e.alerts_at(h + 200, &both(&PAGE_6H)), e.alerts_at(h + 235, &[])],
+            &burst(12.0, 200, 35),
+            &burst(12.0, 200, 35),
+            vec![
+                e.alerts_at(h + 200, &both(&PAGE_6H)),
+                e.alerts_at(h + 235, &[]),
+            ],
             over(h + 235, "6h", 6.0),
         ),
+    ];
+    let tickets = vec![
         // 5x for 16h: 1d = 5 × 16/24 = 3.3 > 3 and 3d = 5 × 16/72 = 1.1 > 1, both tickets
-        // (5 < 6: no page). 2h5m after it stops the 2h window is clean (1d still 3.3), the 6h
-        // window still holds 235m of burn (5 × 235/360 = 3.3 > 1): only the 3d ticket. 6h5m
-        // after, the 6h window is clean too (3d still 1.1): nothing.
+        // (5 < 6: no page). 3h after it stops the 2h window is clean (1d still 3.3) but the 6h
+        // window still holds 3h of burn (5 × 3/6 = 2.5 > 1): only the 3d ticket. 7h after, the
+        // 6h window is clean too (3d still 1.1): nothing.
         test_group(
-            "ticket 1d/2h clears 2h5m and ticket 3d/6h 6h5m after a 5x burn stops",
+            "ticket 1d/2h clears 3h and ticket 3d/6h 7h after a 5x burn stops",
             "1m",
-            &burst(5.0, 960, 370),
-            &burst(5.0, 960, 370),
+            &burst(5.0, 16 * 60, 7 * 60),
+            &burst(5.0, 16 * 60, 7 * 60),
             vec![
-                e.alerts_at(h + 960, &[
-                    (&AVAILABILITY, &TICKET_1D),
-                    (&AVAILABILITY, &TICKET_3D),
-                    (&LATENCY, &TICKET_1D),
-                    (&LATENCY, &TICKET_3D),
-                ]),
-                e.alerts_at(h + 1085, &both(&TICKET_3D)),
-                e.alerts_at(h + 1325, &[]),
+                e.alerts_at(
+                    h + 16 * 60,
+                    &[
+                        (&AVAILABILITY, &TICKET_1D),
+                        (&AVAILABILITY, &TICKET_3D),
+                        (&LATENCY, &TICKET_1D),
+                        (&LATENCY, &TICKET_3D),
+                    ],
+                ),
+                e.alerts_at(h + 19 * 60, &both(&TICKET_3D)),
+                e.alerts_at(h + 23 * 60, &[]),
             ],
-            [over(h + 1085, "1d", 3.0), over(h + 1325, "3d", 1.0)].concat(),
+            [over(h + 19 * 60, "1d", 3.0), over(h + 23 * 60, "3d", 1.0)].concat(),
         ),
     ];
-    assert_promtool_tests_pass(&rules, &test_file("5m", groups));
+    assert_promtool_tests_pass(&rules, &[test_file("5m", pages), test_file("1h", tickets)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -576,7 +780,10 @@ fn error_budget_remaining_is_measured_over_the_30d_window() {
             &[phase(15 * day, 0.0), phase(15 * day, 1.0)],
             &[phase(24 * day, 0.0), phase(6 * day, 2.0)],
             vec![],
-            vec![budget_remaining(month * 60, &AVAILABILITY, 0.5), budget_remaining(month * 60, &LATENCY, 0.6)],
+            vec![
+                budget_remaining(month * 60, &AVAILABILITY, 0.5),
+                budget_remaining(month * 60, &LATENCY, 0.6),
+            ],
         ),
         // A steady 0.05% error ratio (and 2.5% slow requests): half of each budget left.
         test_group(
@@ -585,7 +792,10 @@ fn error_budget_remaining_is_measured_over_the_30d_window() {
             &[phase(month, 0.5)],
             &[phase(month, 0.5)],
             vec![],
-            vec![budget_remaining(month * 60, &AVAILABILITY, 0.5), budget_remaining(month * 60, &LATENCY, 0.5)],
+            vec![
+                budget_remaining(month * 60, &AVAILABILITY, 0.5),
+                budget_remaining(month * 60, &LATENCY, 0.5),
+            ],
         ),
         // Three days without a single error: no `app_errors_total` series exists at all. The
         // error ratio must be exactly 0 (not absent: `or vector(0)`), the budget exactly 1,
@@ -597,17 +807,22 @@ fn error_budget_remaining_is_measured_over_the_30d_window() {
             &[phase(HISTORY, 0.0)],
             vec![e.alerts_at(HISTORY, &[])],
             vec![
-                expr_at(HISTORY, format!(r#"slo:sli_error:ratio_rate5m{{slo="{}"}}"#, AVAILABILITY.name), &AVAILABILITY, 0.0),
-                expr_at(HISTORY, format!(r#"slo:sli_error:ratio_rate30d{{slo="{}"}}"#, AVAILABILITY.name), &AVAILABILITY, 0.0),
-                expr_at(HISTORY, format!(r#"slo:sli_error:ratio_rate5m{{slo="{}"}}"#, LATENCY.name), &LATENCY, 0.0),
-                expr_at(HISTORY, format!(r#"slo:error_budget_remaining:ratio{{slo="{}"}}"#, AVAILABILITY.name), &AVAILABILITY, 1.0),
-                expr_at(HISTORY, format!(r#"slo:error_budget_remaining:ratio{{slo="{}"}}"#, LATENCY.name), &LATENCY, 1.0),
-                expr_at(HISTORY, format!(r#"slo:objective:ratio{{slo="{}"}}"#, AVAILABILITY.name), &AVAILABILITY, 0.999),
-                expr_at(HISTORY, format!(r#"slo:objective:ratio{{slo="{}"}}"#, LATENCY.name), &LATENCY, 0.95),
+                recorded(HISTORY, "slo:sli_error:ratio_rate5m", &AVAILABILITY, 0.0),
+                recorded(HISTORY, "slo:sli_error:ratio_rate30d", &AVAILABILITY, 0.0),
+                recorded(HISTORY, "slo:sli_error:ratio_rate5m", &LATENCY, 0.0),
+                recorded(
+                    HISTORY,
+                    "slo:error_budget_remaining:ratio",
+                    &AVAILABILITY,
+                    1.0,
+                ),
+                recorded(HISTORY, "slo:error_budget_remaining:ratio", &LATENCY, 1.0),
+                recorded(HISTORY, "slo:objective:ratio", &AVAILABILITY, 0.999),
+                recorded(HISTORY, "slo:objective:ratio", &LATENCY, 0.95),
             ],
         ),
     ];
-    assert_promtool_tests_pass(&rules, &test_file("1h", groups));
+    assert_promtool_tests_pass(&rules, &[test_file("1h", groups)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,22 +839,59 @@ fn harness_fails_on_a_wrong_expectation() {
     let e = Expect { rules: &rules };
     let a = &AVAILABILITY;
     let good = [(a, &PAGE_6H), (a, &TICKET_1D), (a, &TICKET_3D)];
-    let with_page = [(a, &PAGE_1H), (a, &PAGE_6H), (a, &TICKET_1D), (a, &TICKET_3D)];
+    let with_page = [
+        (a, &PAGE_1H),
+        (a, &PAGE_6H),
+        (a, &TICKET_1D),
+        (a, &TICKET_3D),
+    ];
     let file = |alerts: Vec<Value>, exprs: Vec<Value>| {
-        test_file("1m", vec![test_group("13x burn", "1m", &[phase(70, 13.0)], &[phase(70, 0.0)], alerts, exprs)])
+        test_file(
+            "1m",
+            vec![test_group(
+                "13x burn",
+                "1m",
+                &[phase(70, 13.0)],
+                &[phase(70, 0.0)],
+                alerts,
+                exprs,
+            )],
+        )
     };
 
     // Control: the true state of affairs passes (1 - 13 × 0.001 / 0.001 = -12 budget left).
-    assert_promtool_tests_pass(&rules, &file(vec![e.alerts_at(65, &good)], vec![budget_remaining(65, a, -12.0)]));
+    assert_promtool_tests_pass(
+        &rules,
+        &[file(
+            vec![e.alerts_at(65, &good)],
+            vec![budget_remaining(65, a, -12.0)],
+        )],
+    );
 
     // Each wrong expectation, and what promtool must name in its failure report.
     for (what, wrong, marker) in [
-        ("an alert that cannot fire (13 < 14.4)", file(vec![e.alerts_at(65, &with_page)], vec![]), "alertname: SLOErrorBudgetBurn"),
-        ("a missing alert", file(vec![e.alerts_at(65, &good[1..])], vec![]), "alertname: SLOErrorBudgetBurn"),
-        ("a wrong budget remaining", file(vec![], vec![budget_remaining(65, a, 0.5)]), "slo:error_budget_remaining:ratio"),
+        (
+            "an alert that cannot fire (13 < 14.4)",
+            file(vec![e.alerts_at(65, &with_page)], vec![]),
+            "alertname: SLOErrorBudgetBurn",
+        ),
+        (
+            "a missing alert",
+            file(vec![e.alerts_at(65, &good[1..])], vec![]),
+            "alertname: SLOErrorBudgetBurn",
+        ),
+        (
+            "a wrong budget remaining",
+            file(vec![], vec![budget_remaining(65, a, 0.5)]),
+            "slo:error_budget_remaining:ratio",
+        ),
     ] {
-        let (out, _dir) = run_promtool_tests(&rules, &wrong);
-        assert!(!out.status.success(), "promtool test rules passed despite {what}\n{}", show(&out));
+        let (out, _dir) = run_promtool_tests(&rules, &[wrong]);
+        assert!(
+            !out.status.success(),
+            "promtool test rules passed despite {what}\n{}",
+            show(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains("FAILED") && stderr.contains(marker),
