@@ -7,13 +7,17 @@
 //! 99.9%, budget 0.001; p95 latency < 0.3 s, budget 0.05) with synthetic traffic:
 //!
 //! * every burn-rate alert stays quiet until its *long* window is above its factor (a burn just
-//!   above the factor only pages once it has been sustained for about the long window) and
-//!   never fires for a burn just below the factor;
+//!   above the factor pages once it has lasted one long window, not before) and never fires for
+//!   a burn just below the factor; above and below are within 3% of the factor, and the exact
+//!   set of firing alerts, with all labels and annotations, is asserted;
 //! * every alert clears once its *short* window has recovered, while the long window alone
 //!   would still be over the threshold;
+//! * every `slo:sli_error:ratio_rate<w>` expression measures exactly the window w;
 //! * `slo:error_budget_remaining:ratio` is computed over the 30-day SLO window;
 //! * a service with no errors at all (no `app_errors_total` series) has a zero error ratio,
 //!   a full budget and no alerts;
+//! * series of other namespaces and services, other histogram buckets and a second pod are
+//!   present throughout, so a rule that loses a matcher or a `sum` fails;
 //! * the harness itself fails on a wrong expectation.
 //!
 //! promtool is Debian's `prometheus` package (CI installs it). Missing promtool is a failure,
@@ -453,6 +457,26 @@ impl Expect<'_> {
         serde_json::to_value(&rule["annotations"]).expect("annotations are JSON")
     }
 
+    /// The PromQL of the rule recording `record` for `slo`.
+    fn recording_expr(&self, slo: &Slo, record: &str) -> String {
+        let groups = self.rules["groups"]
+            .as_sequence()
+            .expect("rule file has groups");
+        let rule = groups
+            .iter()
+            .flat_map(|g| g["rules"].as_sequence().expect("group has rules"))
+            .find(|r| {
+                r["record"].as_str() == Some(record)
+                    && r["labels"]["slo"].as_str() == Some(slo.name)
+            })
+            .unwrap_or_else(|| panic!("no rule records {record} for slo={}", slo.name));
+        rule["expr"]
+            .as_str()
+            .expect("expr is a string")
+            .trim()
+            .to_string()
+    }
+
     /// An `alert_rule_test` asserting that exactly `firing` is firing at `minute`.
     fn alerts_at(&self, minute: u32, firing: &[(&Slo, &Burn)]) -> Value {
         let exp: Vec<Value> = firing
@@ -538,8 +562,32 @@ fn test_group(
     })
 }
 
-fn test_file(evaluation_interval: &str, groups: Vec<Value>) -> Value {
-    json!({ "rule_files": ["rules.yaml"], "evaluation_interval": evaluation_interval, "tests": groups })
+/// A promtool test file whose rules are evaluated every `evaluation_interval` minutes.
+///
+/// promtool feeds input samples to the TSDB only up to each rule evaluation, and evaluates from
+/// 0 to the last `eval_time` in steps of the interval: samples after the last step are never
+/// loaded, so a test at an instant past it silently sees truncated series. Hence every test
+/// group's last `eval_time` must fall on an evaluation.
+fn test_file(evaluation_interval: u32, groups: Vec<Value>) -> Value {
+    for group in &groups {
+        let last = ["alert_rule_test", "promql_expr_test"]
+            .iter()
+            .flat_map(|kind| group[kind].as_array().into_iter().flatten())
+            .map(|t| {
+                let at = t["eval_time"].as_str().expect("eval_time");
+                at.strip_suffix('m')
+                    .and_then(|m| m.parse::<u32>().ok())
+                    .expect("eval_time in minutes")
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(
+            last % evaluation_interval == 0,
+            "{}: last eval_time {last}m is not a multiple of the evaluation interval {evaluation_interval}m",
+            group["name"]
+        );
+    }
+    json!({ "rule_files": ["rules.yaml"], "evaluation_interval": format!("{evaluation_interval}m"), "tests": groups })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,9 +598,10 @@ fn test_file(evaluation_interval: &str, groups: Vec<Value>) -> Value {
 // traffic a window of length L then sees k × d / L (d minutes into the burn, d ≤ L), so an
 // alert with factor f and long window L fires once k × d / L > f and its short window (full
 // after its length) is above f too. Each case burns one SLO just above a factor and the other
-// just below it, and asserts the exact set of firing alerts (every alert has the same name):
-// quiet at about 0.8 × L, then, once the long window is full, only the alerts whose factor is
-// below k: for 3.5x that is the 1d ticket *and* the 3d ticket, both tripped by 10% of the budget.
+// just below it (within 3%, so a factor that is off by more fails), and asserts the exact set
+// of firing alerts (every alert has the same name): quiet at about 0.8 × L, then, the moment
+// the burn has lasted L, only the alerts whose factor is below k: for 3.1x that is the 1d
+// ticket *and* the 3d ticket, both of which 10% of the budget trips.
 // Evaluation and window boundaries fall on samples, so `rate()` does not extrapolate.
 //
 // Rules are evaluated every 5 minutes for the pages and every hour for the tickets: promtool
@@ -565,53 +614,53 @@ struct Threshold {
     below: f64,
     /// Minutes into the burn at which even the burn above the factor must still be quiet.
     quiet: u32,
-    /// Minutes into the burn at which it must fire: just after the long window is full.
+    /// Minutes into the burn at which it must fire: the long window.
     fires: u32,
     /// Slower alerts the burn above also trips by then.
     also: &'static [&'static Burn],
 }
 
 const PAGE_THRESHOLDS: [Threshold; 2] = [
-    // 15 × 45/60 = 11.25 < 14.4 at 45m; 15 > 14.4 once the hour is full. 13 never pages,
-    // and 65 minutes of either are far from 6x over 6h.
+    // 14.8 × 45/60 = 11.1 < 14.4 at 45m; 14.8 > 14.4 once the hour is full. 14 never pages,
+    // and an hour of either is far from 6x over 6h (14.8 / 6 = 2.5).
     Threshold {
         burn: PAGE_1H,
-        above: 15.0,
-        below: 13.0,
+        above: 14.8,
+        below: 14.0,
         quiet: 45,
-        fires: 65,
+        fires: 60,
         also: &[],
     },
-    // 6.5 × 285/360 = 5.1 < 6 at 4h45m; 6.5 > 6 once the 6h are full. The 1d ticket would need
-    // 3 × 24h / 6.5 = 11h.
+    // 6.2 × 285/360 = 4.9 < 6 at 4h45m; 6.2 > 6 once the 6h are full, when the 1d window
+    // says 6.2 / 4 = 1.55 < 3 and the 3d window 0.5 < 1.
     Threshold {
         burn: PAGE_6H,
-        above: 6.5,
-        below: 5.5,
+        above: 6.2,
+        below: 5.8,
         quiet: 285,
-        fires: 365,
+        fires: 360,
         also: &[],
     },
 ];
 
 const TICKET_THRESHOLDS: [Threshold; 2] = [
-    // 3.5 × 19/24 = 2.8 < 3 and 3.5 × 19/72 = 0.92 < 1 at 19h; at 25h both tickets.
-    // 2.5 × 25/72 = 0.87 < 1: the burn below trips neither.
+    // 3.1 × 19/24 = 2.45 < 3 and 3.1 × 19/72 = 0.82 < 1 at 19h; at 24h 3.1 > 3 and
+    // 3.1 / 3 = 1.03 > 1: both tickets. 2.9 / 3 = 0.97 < 1: the burn below trips neither.
     Threshold {
         burn: TICKET_1D,
-        above: 3.5,
-        below: 2.5,
+        above: 3.1,
+        below: 2.9,
         quiet: 19 * 60,
-        fires: 25 * 60,
+        fires: 24 * 60,
         also: &[&TICKET_3D],
     },
-    // 1.1 × 57/72 = 0.87 < 1 at 57h; 1.1 > 1 once the 3 days are full.
+    // 1.05 × 57/72 = 0.83 < 1 at 57h; 1.05 > 1 once the 3 days are full.
     Threshold {
         burn: TICKET_3D,
-        above: 1.1,
-        below: 0.9,
+        above: 1.05,
+        below: 0.95,
         quiet: 57 * 60,
-        fires: 73 * 60,
+        fires: 72 * 60,
         also: &[],
     },
 ];
@@ -666,7 +715,7 @@ fn burn_alerts_page_only_for_a_sustained_burn_above_the_factor() {
         .iter()
         .flat_map(|t| threshold_groups(&expect, t))
         .collect();
-    assert_promtool_tests_pass(&rules, &[test_file("5m", groups)]);
+    assert_promtool_tests_pass(&rules, &[test_file(5, groups)]);
 }
 
 #[test]
@@ -677,7 +726,7 @@ fn burn_alerts_ticket_only_for_a_sustained_burn_above_the_factor() {
         .iter()
         .flat_map(|t| threshold_groups(&expect, t))
         .collect();
-    assert_promtool_tests_pass(&rules, &[test_file("1h", groups)]);
+    assert_promtool_tests_pass(&rules, &[test_file(60, groups)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,14 +780,15 @@ fn burn_alerts_clear_once_the_short_window_recovers() {
     ];
     let tickets = vec![
         // 5x for 16h: 1d = 5 × 16/24 = 3.3 > 3 and 3d = 5 × 16/72 = 1.1 > 1, both tickets
-        // (5 < 6: no page). 3h after it stops the 2h window is clean (1d still 3.3) but the 6h
-        // window still holds 3h of burn (5 × 3/6 = 2.5 > 1): only the 3d ticket. 7h after, the
-        // 6h window is clean too (3d still 1.1): nothing.
+        // (5 < 6: no page). 2h15m after it stops the 2h window is clean (1d still 3.3) but the
+        // 6h window still holds 3h45m of burn (5 × 3.75/6 = 3.1 > 1, and > 3, so a 1d ticket
+        // gated by a 6h window would still fire): only the 3d ticket. 6h15m after, the 6h
+        // window is clean too (3d still 1.1): nothing.
         test_group(
-            "ticket 1d/2h clears 3h and ticket 3d/6h 7h after a 5x burn stops",
+            "ticket 1d/2h clears 2h15m and ticket 3d/6h 6h15m after a 5x burn stops",
             "1m",
-            &burst(5.0, 16 * 60, 7 * 60),
-            &burst(5.0, 16 * 60, 7 * 60),
+            &burst(5.0, 16 * 60, 6 * 60 + 15),
+            &burst(5.0, 16 * 60, 6 * 60 + 15),
             vec![
                 e.alerts_at(
                     h + 16 * 60,
@@ -749,17 +799,70 @@ fn burn_alerts_clear_once_the_short_window_recovers() {
                         (&LATENCY, &TICKET_3D),
                     ],
                 ),
-                e.alerts_at(h + 19 * 60, &both(&TICKET_3D)),
-                e.alerts_at(h + 23 * 60, &[]),
+                e.alerts_at(h + 18 * 60 + 15, &both(&TICKET_3D)),
+                e.alerts_at(h + 22 * 60 + 15, &[]),
             ],
-            [over(h + 19 * 60, "1d", 3.0), over(h + 23 * 60, "3d", 1.0)].concat(),
+            [
+                over(h + 18 * 60 + 15, "1d", 3.0),
+                over(h + 22 * 60 + 15, "3d", 1.0),
+            ]
+            .concat(),
         ),
     ];
-    assert_promtool_tests_pass(&rules, &[test_file("5m", pages), test_file("1h", tickets)]);
+    assert_promtool_tests_pass(&rules, &[test_file(5, pages), test_file(15, tickets)]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 4. Error budget remaining, and a service without errors
+// 4. Every recorded error ratio spans the window its name says
+// ---------------------------------------------------------------------------------------------
+//
+// The alerts above can only tell a window's length to within what a burn rate can show. This
+// evaluates each rendered `slo:sli_error:ratio_rate<w>` expression directly (promtool evaluates
+// a `promql_expr_test` at any instant, independent of the rule evaluation interval) 0.6 × w
+// into a 10x burn that follows three good days: a window of exactly w sees 10 × 0.6 = 6 times
+// the budget; a window of any other length sees something else.
+
+#[test]
+fn recorded_error_ratios_span_their_windows() {
+    let rules = customer_api_rules();
+    let e = Expect { rules: &rules };
+    let windows = [
+        ("5m", 5),
+        ("30m", 30),
+        ("1h", 60),
+        ("2h", 120),
+        ("6h", 360),
+        ("1d", 1440),
+        ("3d", 4320),
+    ];
+    let mut exprs = Vec::new();
+    for slo in [&AVAILABILITY, &LATENCY] {
+        for (w, minutes) in windows {
+            let rule = e.recording_expr(slo, &format!("slo:sli_error:ratio_rate{w}"));
+            let expected = 6.0 * slo.budget;
+            exprs.push(json!({
+                "eval_time": format!("{}m", HISTORY + minutes * 6 / 10),
+                "expr": format!("abs(({rule}) - {expected}) < bool 1e-9"),
+                "exp_samples": [{ "labels": "{}", "value": 1 }],
+            }));
+        }
+    }
+    let burn = burst(10.0, 4320 * 6 / 10, 0);
+    let group = test_group(
+        "ratio_rate<w> is measured over w",
+        "1m",
+        &burn,
+        &burn,
+        vec![],
+        exprs,
+    );
+    // The rules themselves are not what is tested here: evaluate them rarely, but on the last
+    // eval_time (3d + 43h12m = 96 × 72m).
+    assert_promtool_tests_pass(&rules, &[test_file(72, vec![group])]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Error budget remaining, and a service without errors
 // ---------------------------------------------------------------------------------------------
 
 #[test]
@@ -822,11 +925,11 @@ fn error_budget_remaining_is_measured_over_the_30d_window() {
             ],
         ),
     ];
-    assert_promtool_tests_pass(&rules, &[test_file("1h", groups)]);
+    assert_promtool_tests_pass(&rules, &[test_file(60, groups)]);
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. The harness can fail
+// 6. The harness can fail
 // ---------------------------------------------------------------------------------------------
 //
 // A 13x availability burn from the first sample (no history, so every window sees 13x) fires
@@ -847,7 +950,7 @@ fn harness_fails_on_a_wrong_expectation() {
     ];
     let file = |alerts: Vec<Value>, exprs: Vec<Value>| {
         test_file(
-            "1m",
+            1,
             vec![test_group(
                 "13x burn",
                 "1m",
