@@ -62,10 +62,6 @@ impl Printer {
         Printer { format, quiet }
     }
 
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
     /// Whether stdout may carry ANSI colors.
     pub fn color_stdout(&self) -> bool {
         std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()

@@ -707,26 +707,26 @@ fn threshold_groups(expect: &Expect, t: &Threshold) -> Vec<Value> {
     groups
 }
 
-#[test]
-fn burn_alerts_page_only_for_a_sustained_burn_above_the_factor() {
+/// Runs every threshold case of `thresholds` in one promtool file evaluated every `interval`
+/// minutes.
+fn assert_thresholds(thresholds: &[Threshold], interval: u32) {
     let rules = customer_api_rules();
     let expect = Expect { rules: &rules };
-    let groups = PAGE_THRESHOLDS
+    let groups = thresholds
         .iter()
         .flat_map(|t| threshold_groups(&expect, t))
         .collect();
-    assert_promtool_tests_pass(&rules, &[test_file(5, groups)]);
+    assert_promtool_tests_pass(&rules, &[test_file(interval, groups)]);
+}
+
+#[test]
+fn burn_alerts_page_only_for_a_sustained_burn_above_the_factor() {
+    assert_thresholds(&PAGE_THRESHOLDS, 5);
 }
 
 #[test]
 fn burn_alerts_ticket_only_for_a_sustained_burn_above_the_factor() {
-    let rules = customer_api_rules();
-    let expect = Expect { rules: &rules };
-    let groups = TICKET_THRESHOLDS
-        .iter()
-        .flat_map(|t| threshold_groups(&expect, t))
-        .collect();
-    assert_promtool_tests_pass(&rules, &[test_file(60, groups)]);
+    assert_thresholds(&TICKET_THRESHOLDS, 60);
 }
 
 // ---------------------------------------------------------------------------------------------

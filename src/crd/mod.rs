@@ -111,11 +111,6 @@ fn lookup(api_version: &str, kind: &str) -> Option<RoundTrip> {
         .map(|(_, _, f)| *f)
 }
 
-/// Which project-written type handles `apiVersion`/`kind`, if any.
-pub fn known(api_version: &str, kind: &str) -> bool {
-    lookup(api_version, kind).is_some()
-}
-
 /// Deserialises `doc` strictly into the type for its apiVersion/kind and serialises it back.
 /// `Ok(None)` if the kind is not one of ours.
 ///
@@ -177,7 +172,7 @@ pub(crate) mod test_support {
     pub fn trip(doc: &Value) -> Result<Value, StrictError> {
         let field = |k: &str| doc[k].as_str().expect("fixture has apiVersion and kind");
         let (v, k) = (field("apiVersion"), field("kind"));
-        assert!(known(v, k), "{v}/{k} should be known");
+        assert!(lookup(v, k).is_some(), "{v}/{k} should be known");
         round_trip(v, k, doc.clone()).map(|o| o.expect("known kind"))
     }
 
@@ -297,9 +292,9 @@ mod tests {
 
     #[test]
     fn unknown_kinds_are_not_ours() {
-        assert!(!known("apps/v1", "Deployment"));
-        assert!(!known("argoproj.io/v1alpha1", "ApplicationSet"));
-        assert!(!known("argoproj.io/v1beta1", "Rollout"));
+        assert!(lookup("apps/v1", "Deployment").is_none());
+        assert!(lookup("argoproj.io/v1alpha1", "ApplicationSet").is_none());
+        assert!(lookup("argoproj.io/v1beta1", "Rollout").is_none());
         let doc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "bogus": 1});
         assert!(
             round_trip("v1", "Service", doc)
@@ -311,7 +306,7 @@ mod tests {
     #[test]
     fn every_listed_kind_is_known() {
         for (v, k, _) in KINDS {
-            assert!(known(v, k));
+            assert!(lookup(v, k).is_some());
         }
     }
 

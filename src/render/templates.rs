@@ -87,14 +87,6 @@ impl Templates {
     pub fn is_override(&self, name: &str) -> bool {
         self.origins.iter().any(|(n, f)| *n == name && f.is_some())
     }
-
-    /// The override files in use.
-    pub fn overrides(&self) -> Vec<&Path> {
-        self.origins
-            .iter()
-            .filter_map(|(_, f)| f.as_deref())
-            .collect()
-    }
 }
 
 fn origin_name(name: &str, file: &Option<PathBuf>) -> String {
