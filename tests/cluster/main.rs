@@ -1,0 +1,467 @@
+//! The cluster tier: tests against a real Kubernetes 1.34 control plane (see `tests/sim/cluster`).
+//! Started once per run on first use, stopped at the end; each test works in namespaces of its
+//! own. Only the kubelets are simulated (kwok); everything a test asserts about the API, the
+//! scheduler, the controllers, validation and RBAC comes from the real components.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{Scope, pinned_kind};
+use libtest_mimic::{Arguments, Trial};
+use serde_json::{Value, json};
+
+use support::{NODES, Namespaces, TestResult, wait_for};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let trials = vec![
+        Trial::test("reference_tree_customer_platform_applies_strictly", || {
+            support::run(|_, client| {
+                apply_reference_tree(client, "cp", support::repo_root().to_path_buf())
+            })
+        }),
+        Trial::test("reference_tree_microservices_applies_strictly", || {
+            support::run(|_, client| {
+                apply_reference_tree(
+                    client,
+                    "ms",
+                    support::repo_root().join("examples/microservices"),
+                )
+            })
+        }),
+        Trial::test(
+            "deployment_pods_schedule_onto_the_nodes_and_become_ready",
+            || support::run(|_, client| deployment_schedules_and_becomes_ready(client)),
+        ),
+        Trial::test("deleted_pod_is_replaced_by_its_replicaset", || {
+            support::run(|_, client| deleted_pod_is_replaced(client))
+        }),
+        Trial::test(
+            "service_account_bound_in_practice_cannot_write_in_prod",
+            || support::run(rbac_practice_cannot_write_prod),
+        ),
+    ];
+    let conclusion = libtest_mimic::run(&args, trials);
+    support::stop();
+    conclusion.exit_code()
+}
+
+// --- reference trees -------------------------------------------------------------------------
+
+/// Renders the platform in `project` with the real binary, then applies every object with
+/// server-side apply and strict field validation against the upstream CRDs, twice: the second
+/// apply must change nothing. Namespaces are mapped to the test's own.
+async fn apply_reference_tree(client: Client, test: &str, project: PathBuf) -> TestResult {
+    let out = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let render = std::process::Command::new(env!("CARGO_BIN_EXE_platformctl"))
+        .args(["-q", "render", "--out"])
+        .arg(out.path())
+        .current_dir(&project)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !render.status.success() {
+        return Err(format!(
+            "render failed: {}",
+            String::from_utf8_lossy(&render.stderr)
+        ));
+    }
+    let objects = read_tree(out.path())?;
+    if objects.len() < 15 {
+        return Err(format!("only {} objects rendered", objects.len()));
+    }
+    let wanted: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|(_, o)| o["metadata"]["namespace"].as_str())
+        .collect();
+    let bases: Vec<&str> = wanted.into_iter().collect();
+    let namespaces = Namespaces::create(&client, test, &bases).await?;
+    let result = apply_all(&client, &namespaces, &objects).await;
+    namespaces.delete().await;
+    result
+}
+
+async fn apply_all(
+    client: &Client,
+    namespaces: &Namespaces,
+    objects: &[(String, Value)],
+) -> TestResult {
+    let params = PatchParams::apply("platformctl").validation_strict();
+    let mut failures = Vec::new();
+    let mut applied = Vec::new();
+    for (file, object) in objects {
+        let (api, name) = api_for(client, namespaces, object)
+            .await
+            .map_err(|e| format!("{file}: {e}"))?;
+        let mut object = object.clone();
+        if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            object["metadata"]["namespace"] = json!(namespaces.get(ns));
+        }
+        match api.patch(&name, &params, &Patch::Apply(&object)).await {
+            Ok(live) => applied.push((file, api, name, object, live.metadata.resource_version)),
+            Err(e) => failures.push(format!("{file}: {} {name}: {e}", object["kind"])),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(format!(
+            "the API server rejected {} object(s):\n{}",
+            failures.len(),
+            failures.join("\n")
+        ));
+    }
+    // A second apply of the same objects is a no-op: no object's resourceVersion moves.
+    for (file, api, name, object, version) in &applied {
+        let live = api
+            .patch(name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| format!("{file}: {e}"))?;
+        if live.metadata.resource_version != *version {
+            failures.push(format!(
+                "{file}: {} {name} changed on re-apply",
+                object["kind"]
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        return Err(failures.join("\n"));
+    }
+    // The controls: the upstream Rollout schema is enforced, at the top and deep inside the pod
+    // template, so the applies above would have been refused had render emitted a stray field.
+    // (Server-side apply refuses a field a schema does not declare whatever the validation
+    // level: the typed patch cannot be built.)
+    let (file, api, name, object, _) = applied
+        .iter()
+        .find(|(_, _, _, o, _)| o["kind"] == "Rollout")
+        .ok_or("the tree has no Rollout")?;
+    let mut top = object.clone();
+    top["spec"]["replicaz"] = json!(3);
+    let mut deep = object.clone();
+    deep["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] =
+        json!({"periodSeconds": 5});
+    for (bad, path) in [
+        (top, ".spec.replicaz"),
+        (deep, ".spec.template.spec.containers[name="),
+    ] {
+        match api.patch(name, &params, &Patch::Apply(&bad)).await {
+            Err(kube::Error::Api(e))
+                if e.message.contains(path)
+                    && e.message.contains("field not declared in schema") => {}
+            other => failures.push(format!(
+                "{file}: a Rollout with a stray field at {path} was not refused: {other:?}"
+            )),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+async fn api_for(
+    client: &Client,
+    namespaces: &Namespaces,
+    object: &Value,
+) -> Result<(Api<DynamicObject>, String), String> {
+    let api_version = object["apiVersion"].as_str().ok_or("no apiVersion")?;
+    let kind = object["kind"].as_str().ok_or("no kind")?;
+    let name = object["metadata"]["name"]
+        .as_str()
+        .ok_or("no metadata.name")?
+        .to_string();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, caps) = pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| format!("{api_version} {kind} is not served by the cluster: {e}"))?;
+    let api = match caps.scope {
+        Scope::Namespaced => {
+            let ns = object["metadata"]["namespace"].as_str().ok_or_else(|| {
+                format!("{kind} {name} is namespaced but has no metadata.namespace")
+            })?;
+            Api::namespaced_with(client.clone(), namespaces.get(ns), &resource)
+        }
+        Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
+    Ok((api, name))
+}
+
+/// Every YAML document under `dir`, with the file it came from (relative), in path order.
+fn read_tree(dir: &Path) -> Result<Vec<(String, Value)>, String> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, files)?;
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files).map_err(|e| e.to_string())?;
+    files.sort();
+    let mut objects = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value: Value =
+                serde::Deserialize::deserialize(doc).map_err(|e| format!("{rel}: {e}"))?;
+            if !value.is_null() {
+                objects.push((rel.clone(), value));
+            }
+        }
+    }
+    Ok(objects)
+}
+
+// --- scheduling and the kwok kubelets --------------------------------------------------------
+
+fn deployment(name: &str, replicas: i32, spread: bool) -> Result<Deployment, String> {
+    let mut spec = json!({
+        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+    });
+    if spread {
+        spec["topologySpreadConstraints"] = json!([{
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": name}},
+        }]);
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }))
+    .map_err(|e| e.to_string())
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+async fn ready_pods(pods: &Api<Pod>, app: &str) -> Result<Vec<Pod>, String> {
+    let list = pods
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.items.into_iter().filter(is_ready).collect())
+}
+
+fn node_of(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or("")
+}
+
+/// Three replicas that must spread one per node: the scheduler places them on the three kwok
+/// nodes, kwok reports them Ready, and the deployment controller counts them.
+async fn deployment_schedules_and_becomes_ready(client: Client) -> TestResult {
+    let namespaces = Namespaces::create(&client, "sched", &["apps"]).await?;
+    let result = async {
+        let ns = namespaces.get("apps");
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        deployments
+            .create(&PostParams::default(), &deployment("spread", 3, true)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for(
+            "3 Ready pods and readyReplicas=3",
+            Duration::from_secs(90),
+            || async {
+                let ready = ready_pods(&pods, "spread").await?;
+                let d = deployments.get("spread").await.map_err(|e| e.to_string())?;
+                let counted = d.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+                Ok(ready.len() == 3 && counted == 3)
+            },
+        )
+        .await?;
+        let placed: BTreeSet<String> = ready_pods(&pods, "spread")
+            .await?
+            .iter()
+            .map(|p| node_of(p).to_string())
+            .collect();
+        let expected: BTreeSet<String> = NODES.iter().map(|n| n.to_string()).collect();
+        if placed != expected {
+            return Err(format!(
+                "pods were placed on {placed:?}, expected one on each of {expected:?}"
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
+/// Deleting a Ready pod: the ReplicaSet makes a replacement, which is scheduled and turns Ready.
+async fn deleted_pod_is_replaced(client: Client) -> TestResult {
+    let namespaces = Namespaces::create(&client, "heal", &["apps"]).await?;
+    let result = async {
+        let ns = namespaces.get("apps");
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        deployments
+            .create(&PostParams::default(), &deployment("heal", 2, false)?)
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for("2 Ready pods", Duration::from_secs(90), || async {
+            Ok(ready_pods(&pods, "heal").await?.len() == 2)
+        })
+        .await?;
+        let before = ready_pods(&pods, "heal").await?;
+        let victim = before[0].metadata.name.clone().ok_or("pod without name")?;
+        let owner = |p: &Pod| {
+            p.metadata
+                .owner_references
+                .as_ref()
+                .and_then(|o| o.first())
+                .map(|o| o.uid.clone())
+        };
+        let replica_set = owner(&before[0]).ok_or("pod has no owner")?;
+        pods.delete(&victim, &DeleteParams::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for(
+            &format!("{victim} gone and a Ready replacement"),
+            Duration::from_secs(90),
+            || async {
+                let gone = pods
+                    .get_opt(&victim)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none();
+                let ready = ready_pods(&pods, "heal").await?;
+                Ok(gone && ready.len() == 2)
+            },
+        )
+        .await?;
+        let after = ready_pods(&pods, "heal").await?;
+        let survivors: BTreeSet<_> = before
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        let replacement = after
+            .iter()
+            .find(|p| !survivors.contains(p.metadata.name.as_deref().unwrap_or("")))
+            .ok_or("no new pod among the Ready ones")?;
+        if owner(replacement).as_deref() != Some(replica_set.as_str()) {
+            return Err("the replacement is not owned by the same ReplicaSet".into());
+        }
+        if !NODES.contains(&node_of(replacement)) {
+            return Err(format!(
+                "the replacement runs on {:?}, not a kwok node",
+                node_of(replacement)
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
+// --- RBAC ------------------------------------------------------------------------------------
+
+/// A ServiceAccount in `practice`, bound to a Role there, authenticates with a real bound token
+/// (TokenRequest, signed by the API server's key) and may write in `practice` but not in `prod`.
+async fn rbac_practice_cannot_write_prod(
+    cluster: &'static support::Cluster,
+    client: Client,
+) -> TestResult {
+    let namespaces = Namespaces::create(&client, "rbac", &["practice", "prod"]).await?;
+    let result = async {
+        let practice = namespaces.get("practice");
+        let prod = namespaces.get("prod");
+        let pp = PostParams::default();
+        let sa: ServiceAccount = from_json(json!({"metadata": {"name": "deployer"}}))?;
+        Api::<ServiceAccount>::namespaced(client.clone(), practice).create(&pp, &sa).await.map_err(|e| e.to_string())?;
+        let role: Role = from_json(json!({
+            "metadata": {"name": "deployer"},
+            "rules": [{
+                "apiGroups": ["", "apps"],
+                "resources": ["configmaps", "deployments"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }],
+        }))?;
+        Api::<Role>::namespaced(client.clone(), practice).create(&pp, &role).await.map_err(|e| e.to_string())?;
+        let binding: RoleBinding = from_json(json!({
+            "metadata": {"name": "deployer"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": practice}],
+        }))?;
+        Api::<RoleBinding>::namespaced(client.clone(), practice).create(&pp, &binding).await.map_err(|e| e.to_string())?;
+
+        let request: TokenRequest = from_json(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))?;
+        let token = Api::<ServiceAccount>::namespaced(client.clone(), practice)
+            .create_token_request("deployer", &pp, &request)
+            .await
+            .map_err(|e| format!("TokenRequest: {e}"))?
+            .status
+            .ok_or("TokenRequest has no status")?
+            .token;
+        let mut config = cluster.config().await?;
+        config.auth_info = kube::config::AuthInfo { token: Some(token.into()), ..Default::default() };
+        let as_sa = Client::try_from(config).map_err(|e| e.to_string())?;
+
+        let cm = |name: &str| from_json::<ConfigMap>(json!({"metadata": {"name": name}, "data": {"k": "v"}}));
+        // Allowed in practice (retried briefly: the authorizer learns of new bindings from a watch).
+        let in_practice: Api<ConfigMap> = Api::namespaced(as_sa.clone(), practice);
+        wait_for("the ServiceAccount may write in practice", Duration::from_secs(15), || async {
+            match in_practice.create(&pp, &cm("allowed")?).await {
+                Ok(_) => Ok(true),
+                Err(kube::Error::Api(e)) if e.code == 403 => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        // Forbidden in prod: writes of both kinds the Role names, and reads.
+        let mut outcomes = BTreeMap::new();
+        let in_prod: Api<ConfigMap> = Api::namespaced(as_sa.clone(), prod);
+        outcomes.insert("create configmap", in_prod.create(&pp, &cm("denied")?).await.err());
+        let deployments: Api<Deployment> = Api::namespaced(as_sa.clone(), prod);
+        outcomes.insert("create deployment", deployments.create(&pp, &deployment("denied", 1, false)?).await.err());
+        outcomes.insert("list configmaps", in_prod.list(&ListParams::default()).await.err());
+        for (what, outcome) in outcomes {
+            match outcome {
+                Some(kube::Error::Api(e)) if e.code == 403 && e.reason == "Forbidden" => {}
+                other => return Err(format!("{what} in prod as the practice ServiceAccount: expected 403 Forbidden, got {other:?}")),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}

@@ -1,0 +1,221 @@
+//! The cluster fixture: one real control plane per test run, started by `tests/sim/cluster`
+//! (etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from their Go modules;
+//! kwok simulates the three nodes' kubelets), and a namespace set per test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::Client;
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The nodes the harness registers, in the shape of `minikube start --nodes 3`.
+pub const NODES: [&str; 3] = ["minikube", "minikube-m02", "minikube-m03"];
+
+/// Ports for the test run's cluster: apart from the default (26400) that a cluster started by
+/// hand uses, so the two never collide.
+const PORT_BASE: &str = "26500";
+
+pub type TestResult = Result<(), String>;
+
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn harness() -> PathBuf {
+    repo_root().join("tests/sim/cluster")
+}
+
+fn state_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-cluster")
+}
+
+fn harness_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(harness())
+        .args(args)
+        .env("PLATFORMCTL_SIM_DIR", state_dir())
+        .env("PLATFORMCTL_SIM_PORT_BASE", PORT_BASE)
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+}
+
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+
+/// The run's cluster, started on first use. Its start-up progress goes to stderr.
+pub fn cluster() -> Result<&'static Cluster, String> {
+    CLUSTER
+        .get_or_init(|| {
+            let out = harness_command(&["up"])
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| format!("could not run {}: {e}", harness().display()))?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if !out.status.success() {
+                return Err(format!(
+                    "tests/sim/cluster up failed ({}); its error is above",
+                    out.status
+                ));
+            }
+            let line = stdout.lines().last().unwrap_or_default();
+            let path = line.strip_prefix("KUBECONFIG=").ok_or_else(|| {
+                format!("tests/sim/cluster up did not end with KUBECONFIG=: {stdout:?}")
+            })?;
+            Ok(Cluster {
+                kubeconfig: PathBuf::from(path),
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Stops the cluster if this run started one.
+pub fn stop() {
+    if CLUSTER.get().is_some() {
+        match harness_command(&["down"]).stdout(Stdio::null()).status() {
+            Ok(s) if s.success() => {}
+            other => eprintln!("tests/sim/cluster down failed: {other:?}"),
+        }
+    }
+}
+
+impl Cluster {
+    pub async fn client(&self) -> Result<Client, String> {
+        let config = self.config().await?;
+        Client::try_from(config).map_err(|e| format!("client: {e}"))
+    }
+
+    pub async fn config(&self) -> Result<kube::Config, String> {
+        let kubeconfig =
+            Kubeconfig::read_from(&self.kubeconfig).map_err(|e| format!("kubeconfig: {e}"))?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| format!("kubeconfig: {e}"))
+    }
+}
+
+/// Runs one async test body on its own runtime, with the cluster's admin client.
+pub fn run<F, Fut>(body: F) -> Result<(), libtest_mimic::Failed>
+where
+    F: FnOnce(&'static Cluster, Client) -> Fut,
+    Fut: std::future::Future<Output = TestResult>,
+{
+    let cluster = cluster()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime
+        .block_on(async {
+            let client = cluster.client().await?;
+            body(cluster, client).await
+        })
+        .map_err(Into::into)
+}
+
+/// Namespaces owned by one test: named `<base>-<run id>` so runs never meet, deleted on drop of
+/// the test (call [`Namespaces::delete`] at its end, whatever the outcome).
+pub struct Namespaces {
+    client: Client,
+    pub names: BTreeMap<String, String>,
+}
+
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{:x}", (nanos ^ u128::from(std::process::id())) & 0xff_ffff)
+    })
+}
+
+impl Namespaces {
+    /// Creates one namespace per base name (`<test>-<base>-<run id>`) and waits until its
+    /// `default` ServiceAccount exists (pods are refused before that).
+    pub async fn create(client: &Client, test: &str, bases: &[&str]) -> Result<Namespaces, String> {
+        let api: Api<Namespace> = Api::all(client.clone());
+        let mut names = BTreeMap::new();
+        for base in bases {
+            let name = format!("{test}-{base}-{}", run_id());
+            let ns: Namespace = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": {"platformctl.dev/test": test}}
+            }))
+            .map_err(|e| e.to_string())?;
+            api.create(&PostParams::default(), &ns)
+                .await
+                .map_err(|e| format!("create namespace {name}: {e}"))?;
+            names.insert((*base).to_string(), name);
+        }
+        let namespaces = Namespaces {
+            client: client.clone(),
+            names,
+        };
+        for name in namespaces.names.values() {
+            let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
+            wait_for(
+                &format!("ServiceAccount default in {name}"),
+                Duration::from_secs(60),
+                || async {
+                    Ok(sa
+                        .get_opt("default")
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_some())
+                },
+            )
+            .await?;
+        }
+        Ok(namespaces)
+    }
+
+    pub fn get(&self, base: &str) -> &str {
+        &self.names[base]
+    }
+
+    pub async fn delete(self) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        for name in self.names.values() {
+            if let Err(e) = api.delete(name, &DeleteParams::default()).await {
+                eprintln!("warning: could not delete namespace {name}: {e}");
+            }
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it says true; fails after `timeout`, naming what it awaited.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F) -> TestResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, String>>,
+{
+    let start = Instant::now();
+    let mut last_error = String::new();
+    loop {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_error = e,
+        }
+        if start.elapsed() > timeout {
+            let detail = if last_error.is_empty() {
+                String::new()
+            } else {
+                format!(" (last error: {last_error})")
+            };
+            return Err(format!(
+                "timed out after {timeout:?} waiting for {what}{detail}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
