@@ -51,6 +51,12 @@ fn main() -> ExitCode {
             "service_account_bound_in_practice_cannot_write_in_prod",
             || support::run(rbac_practice_cannot_write_prod),
         ),
+        Trial::test("harness_up_again_reuses_the_running_cluster", || {
+            Ok(harness_up_again()?)
+        }),
+        Trial::test("harness_refuses_a_busy_port_and_leaves_nothing", || {
+            Ok(harness_busy_port()?)
+        }),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
@@ -464,4 +470,85 @@ async fn rbac_practice_cannot_write_prod(
 
 fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+// --- the harness itself ----------------------------------------------------------------------
+
+/// `up` on a running cluster starts nothing and hands back the same kubeconfig; `status` reports
+/// every component running and the three nodes Ready.
+fn harness_up_again() -> TestResult {
+    let cluster = support::cluster()?;
+    let out = support::harness_command(&["up"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stderr.contains("already running") {
+        return Err(format!("second up: {}\n{stderr}", out.status));
+    }
+    if stdout.lines().last() != Some(&format!("KUBECONFIG={}", cluster.kubeconfig.display())) {
+        return Err(format!("second up printed {stdout:?}"));
+    }
+    let status = support::harness_command(&["status"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&status.stdout);
+    let running = text.lines().filter(|l| l.contains(" running ")).count();
+    let ready_nodes = NODES
+        .iter()
+        .filter(|n| text.contains(&format!("{:<24} Ready", format!("node {n}"))))
+        .count();
+    if !status.status.success() || running != 5 || ready_nodes != 3 {
+        return Err(format!(
+            "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
+            status.status
+        ));
+    }
+    Ok(())
+}
+
+/// A port the cluster needs is taken: `up` says which and by whom, exits 1, and leaves no state
+/// directory and no process behind.
+fn harness_busy_port() -> TestResult {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    // The API server's port is the base + 2.
+    let base = port - 2;
+    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = state.path().join("sim");
+    let out = std::process::Command::new("bash")
+        .arg(support::harness())
+        .arg("up")
+        .env("PLATFORMCTL_SIM_DIR", &dir)
+        .env("PLATFORMCTL_SIM_PORT_BASE", base.to_string())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!("port {port} on 127.0.0.1, needed by kube-apiserver, is already in use");
+    if out.status.code() != Some(1)
+        || !stderr.contains(&expected)
+        || !stderr.contains("PLATFORMCTL_SIM_PORT_BASE")
+    {
+        return Err(format!(
+            "up with port {port} taken: {}\n{stderr}",
+            out.status
+        ));
+    }
+    if dir.exists() {
+        return Err(format!("{} was left behind", dir.display()));
+    }
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &dir.display().to_string()])
+        .output();
+    if let Ok(ps) = ps
+        && ps.status.success()
+    {
+        return Err(format!(
+            "processes left running: {}",
+            String::from_utf8_lossy(&ps.stdout)
+        ));
+    }
+    drop(listener);
+    Ok(())
 }

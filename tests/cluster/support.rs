@@ -26,7 +26,7 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn harness() -> PathBuf {
+pub fn harness() -> PathBuf {
     repo_root().join("tests/sim/cluster")
 }
 
@@ -34,7 +34,8 @@ fn state_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-cluster")
 }
 
-fn harness_command(args: &[&str]) -> Command {
+/// The harness as the fixture runs it (same state directory and ports).
+pub fn harness_command(args: &[&str]) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(harness())
         .args(args)
