@@ -54,8 +54,11 @@ fn main() -> ExitCode {
         Trial::test("harness_up_again_reuses_the_running_cluster", || {
             Ok(harness_up_again()?)
         }),
-        Trial::test("harness_refuses_a_busy_port_and_leaves_nothing", || {
+        Trial::test("harness_refuses_a_busy_port_and_starts_nothing", || {
             Ok(harness_busy_port()?)
+        }),
+        Trial::test("harness_reports_a_failed_component_and_cleans_up", || {
+            Ok(harness_failed_component_is_reported_and_cleaned_up()?)
         }),
     ];
     let conclusion = libtest_mimic::run(&args, trials);
@@ -114,7 +117,10 @@ async fn apply_all(
             object["metadata"]["namespace"] = json!(namespaces.get(ns));
         }
         match api.patch(&name, &params, &Patch::Apply(&object)).await {
-            Ok(live) => applied.push((file, api, name, object, live.metadata.resource_version)),
+            Ok(live) => {
+                let print = fingerprint(&live);
+                applied.push((file, api, name, object, print));
+            }
             Err(e) => failures.push(format!("{file}: {} {name}: {e}", object["kind"])),
         }
     }
@@ -125,13 +131,15 @@ async fn apply_all(
             failures.join("\n")
         ));
     }
-    // A second apply of the same objects is a no-op: no object's resourceVersion moves.
-    for (file, api, name, object, version) in &applied {
+    // A second apply of the same objects is a no-op: neither the generation nor platformctl's
+    // Apply entry in managedFields (its fields and time) moves. (resourceVersion may: the HPA
+    // controller writes status on its own schedule.)
+    for (file, api, name, object, before) in &applied {
         let live = api
             .patch(name, &params, &Patch::Apply(object))
             .await
             .map_err(|e| format!("{file}: {e}"))?;
-        if live.metadata.resource_version != *version {
+        if fingerprint(&live) != *before {
             failures.push(format!(
                 "{file}: {} {name} changed on re-apply",
                 object["kind"]
@@ -172,6 +180,20 @@ async fn apply_all(
     } else {
         Err(failures.join("\n"))
     }
+}
+
+/// What a no-op apply must leave alone: the generation and platformctl's Apply entry.
+fn fingerprint(live: &DynamicObject) -> String {
+    let entry = live.metadata.managed_fields.iter().flatten().find(|m| {
+        m.manager.as_deref() == Some("platformctl") && m.operation.as_deref() == Some("Apply")
+    });
+    let entry = entry.map(|m| {
+        (
+            m.time.as_ref().map(|t| format!("{t:?}")),
+            m.fields_v1.as_ref().map(|f| f.0.to_string()),
+        )
+    });
+    format!("{:?} {:?}", live.metadata.generation, entry)
 }
 
 async fn api_for(
@@ -507,48 +529,122 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port the cluster needs is taken: `up` says which and by whom, exits 1, and leaves no state
-/// directory and no process behind.
-fn harness_busy_port() -> TestResult {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    // The API server's port is the base + 2.
-    let base = port - 2;
-    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = state.path().join("sim");
-    let out = std::process::Command::new("bash")
+/// A port base whose six ports are free now (the harness uses base .. base+5).
+fn free_port_base() -> Result<u16, String> {
+    for _ in 0..50 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let base = probe.local_addr().map_err(|e| e.to_string())?.port();
+        drop(probe);
+        if base < 60000
+            && (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
+            return Ok(base);
+        }
+    }
+    Err("no six free consecutive ports".into())
+}
+
+/// Runs `tests/sim/cluster up` in a fresh state directory of its own.
+fn isolated_up(
+    dir: &Path,
+    base: u16,
+    extra_env: &[(&str, &str)],
+) -> Result<std::process::Output, String> {
+    std::process::Command::new("bash")
         .arg(support::harness())
         .arg("up")
-        .env("PLATFORMCTL_SIM_DIR", &dir)
+        .env("PLATFORMCTL_SIM_DIR", dir)
         .env("PLATFORMCTL_SIM_PORT_BASE", base.to_string())
+        .envs(extra_env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// Processes whose command line names `dir` (every component's does: data dir, kubeconfig).
+fn processes_naming(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec!["cannot read /proc".into()];
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .chars()
+                .all(|c| c.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect()
+}
+
+/// A port the cluster needs is taken: `up` names the port, the component and the process holding
+/// it, exits 1 and starts nothing.
+fn harness_busy_port() -> TestResult {
+    support::cluster()?; // the binaries are built (a cold build happens once, in the fixture)
+    let base = free_port_base()?;
+    // The API server's port is base + 2; this test process holds it.
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", base + 2)).map_err(|e| e.to_string())?;
+    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = state.path().join("sim");
+    let out = isolated_up(&dir, base, &[])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let expected = format!("port {port} on 127.0.0.1, needed by kube-apiserver, is already in use");
+    let expected = format!(
+        "port {} on 127.0.0.1, needed by kube-apiserver, is already in use (by cluster-",
+        base + 2
+    );
+    let holder = format!("pid {})", std::process::id());
     if out.status.code() != Some(1)
         || !stderr.contains(&expected)
+        || !stderr.contains(&holder)
         || !stderr.contains("PLATFORMCTL_SIM_PORT_BASE")
     {
         return Err(format!(
-            "up with port {port} taken: {}\n{stderr}",
+            "up with port {} taken: {}\n{stderr}",
+            base + 2,
             out.status
         ));
     }
-    if dir.exists() {
-        return Err(format!("{} was left behind", dir.display()));
-    }
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", &dir.display().to_string()])
-        .output();
-    if let Ok(ps) = ps
-        && ps.status.success()
-    {
-        return Err(format!(
-            "processes left running: {}",
-            String::from_utf8_lossy(&ps.stdout)
-        ));
+    if dir.exists() || !processes_naming(&dir).is_empty() {
+        return Err("up with a busy port started something".into());
     }
     drop(listener);
+    Ok(())
+}
+
+/// A component that dies during start-up: `up` names it, shows its log, exits 1, and stops what
+/// it had already started (etcd) and removes its state.
+fn harness_failed_component_is_reported_and_cleaned_up() -> TestResult {
+    support::cluster()?;
+    let base = free_port_base()?;
+    let state = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = state.path().join("sim");
+    let out = isolated_up(
+        &dir,
+        base,
+        &[("PLATFORMCTL_SIM_APISERVER_ARGS", "--no-such-flag")],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(1)
+        || !stderr.contains("cluster: error: kube-apiserver exited during start-up")
+        || !stderr.contains("logs/kube-apiserver.log ---")
+        || !stderr.contains("unknown flag: --no-such-flag")
+    {
+        return Err(format!(
+            "up with a failing kube-apiserver: {}\n{stderr}",
+            out.status
+        ));
+    }
+    let left = processes_naming(&dir);
+    if dir.exists() || !left.is_empty() {
+        return Err(format!(
+            "left behind: state dir exists={}, processes {left:?}",
+            dir.exists()
+        ));
+    }
     Ok(())
 }

@@ -78,7 +78,7 @@ pub fn cluster() -> Result<&'static Cluster, String> {
         .map_err(Clone::clone)
 }
 
-/// Stops the cluster if this run started one.
+/// Stops the run's cluster (its own state directory under target/tmp) if a test used it.
 pub fn stop() {
     if CLUSTER.get().is_some() {
         match harness_command(&["down"]).stdout(Stdio::null()).status() {
@@ -122,8 +122,8 @@ where
         .map_err(Into::into)
 }
 
-/// Namespaces owned by one test: named `<base>-<run id>` so runs never meet, deleted on drop of
-/// the test (call [`Namespaces::delete`] at its end, whatever the outcome).
+/// Namespaces owned by one test: named `<test>-<base>-<run id>` so runs never meet. A test calls
+/// [`Namespaces::delete`] at its end, whatever the outcome.
 pub struct Namespaces {
     client: Client,
     pub names: BTreeMap<String, String>,
@@ -152,9 +152,15 @@ impl Namespaces {
                 "metadata": {"name": name, "labels": {"platformctl.dev/test": test}}
             }))
             .map_err(|e| e.to_string())?;
-            api.create(&PostParams::default(), &ns)
-                .await
-                .map_err(|e| format!("create namespace {name}: {e}"))?;
+            if let Err(e) = api.create(&PostParams::default(), &ns).await {
+                Namespaces {
+                    client: client.clone(),
+                    names,
+                }
+                .delete()
+                .await;
+                return Err(format!("create namespace {name}: {e}"));
+            }
             names.insert((*base).to_string(), name);
         }
         let namespaces = Namespaces {
@@ -163,7 +169,7 @@ impl Namespaces {
         };
         for name in namespaces.names.values() {
             let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
-            wait_for(
+            let waited = wait_for(
                 &format!("ServiceAccount default in {name}"),
                 Duration::from_secs(60),
                 || async {
@@ -174,7 +180,11 @@ impl Namespaces {
                         .is_some())
                 },
             )
-            .await?;
+            .await;
+            if let Err(e) = waited {
+                namespaces.delete().await;
+                return Err(e);
+            }
         }
         Ok(namespaces)
     }
