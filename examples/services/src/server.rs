@@ -245,7 +245,9 @@ pub fn log(service: &str, message: &str, fields: serde_json::Value) {
     if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), fields) {
         line.extend(fields);
     }
-    println!("{line}");
+    // A closed stdout must not take a request down with it.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Runs `routes` (whose state is `S`) with the shared endpoints until SIGTERM or SIGINT: then
