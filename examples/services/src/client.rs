@@ -121,6 +121,11 @@ impl Downstream {
                 self.shared.metrics.downstream(name, "ok");
                 Ok(Reply::Ok(body))
             }
+            Err(e) if e.is_timeout() => {
+                let ms = self.shared.config.downstream_timeout.as_millis();
+                let message = format!("{name} did not finish its answer within {ms} ms");
+                Err(fail("timeout", StatusCode::GATEWAY_TIMEOUT, message))
+            }
             Err(e) => Err(fail(
                 "error",
                 StatusCode::BAD_GATEWAY,

@@ -87,7 +87,8 @@ impl Metrics {
         }
     }
 
-    /// One call to another service: `outcome` is `ok`, `timeout`, `unavailable` or `error`.
+    /// One call to another service: `outcome` is `ok`, `refused` (a 4xx), `timeout`,
+    /// `unavailable` (no connection) or `error` (a 5xx or an unreadable answer).
     pub fn downstream(&self, dependency: &str, outcome: &str) {
         *self
             .lock()

@@ -287,6 +287,7 @@ where
         .merge(operational)
         .layer(middleware::from_fn_with_state(shared.clone(), observe));
 
+    let signals = Signals::register()?;
     let addr = SocketAddr::new(shared.config.bind, shared.config.port);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
@@ -298,7 +299,7 @@ where
     let draining = shared.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            let signal = shutdown_signal().await;
+            let signal = signals.recv().await;
             draining.draining.store(true, Ordering::Relaxed);
             let delay = draining.config.shutdown_delay;
             log(
@@ -318,18 +319,27 @@ where
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers, never shut down on a signal (the process is killed instead).
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+/// SIGTERM and SIGINT, registered before the service says it listens: until a handler exists a
+/// SIGTERM keeps its default action and kills the process without draining.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
     }
 }
 
