@@ -121,9 +121,27 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     if is_operational(&route) {
         return next.run(request).await;
     }
-    let method = request.method().as_str().to_string();
+    // A fixed set of label values: a client cannot mint new series with made-up methods.
+    let method = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    };
     let start = Instant::now();
-    let faults = shared.faults.get();
+    // Faults apply to the service's routes only: a typo or a scanner's path gets its plain 404.
+    let faults = if route == "unmatched" {
+        FaultSettings {
+            error_rate: 0.0,
+            latency_ms: 0,
+        }
+    } else {
+        shared.faults.get()
+    };
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
@@ -148,7 +166,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     });
     shared
         .metrics
-        .observe(&method, &route, status.as_u16(), start.elapsed(), kind);
+        .observe(method, &route, status.as_u16(), start.elapsed(), kind);
     response
 }
 

@@ -38,7 +38,15 @@ async fn issue(
             "user must not be empty",
         ));
     }
-    let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    // A bearer credential: from the operating system's CSPRNG, not a fast PRNG.
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("no randomness: {e}"),
+        )
+    })?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     tokens
         .write()
         .unwrap_or_else(|e| e.into_inner())
