@@ -442,3 +442,43 @@ async fn graceful_shutdown_loses_no_request() {
     assert!(t.ok > 150, "only {} successful requests", t.ok);
     drop(b);
 }
+
+/// With every request failing by injection, a path no route matches still gets its plain 404
+/// (scanners and typos do not burn the error budget), and a made-up method mints no new series.
+#[tokio::test]
+async fn unmatched_paths_get_no_faults_and_methods_are_a_fixed_set() {
+    let api = Service::start(
+        "customer-api",
+        env!("CARGO_BIN_EXE_customer-api"),
+        &[("FAULT_ERROR_RATE", "1".to_string())],
+    )
+    .await;
+    let http = client();
+    let (status, _) = send(http.get(api.url("/no/such/path"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = send(http.get(api.url("/customers/1"))).await;
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the fault applies to real routes"
+    );
+    let method = reqwest::Method::from_bytes(b"FOOBAR").expect("method");
+    let (status, _) = send(http.request(method, api.url("/customers"))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let m = api.metrics().await;
+    let l = r#"service="customer-api""#;
+    assert_lines(
+        &m,
+        &[
+            format!(r#"http_requests_total{{{l},method="GET",route="unmatched",status="404"}} 1"#),
+            format!(
+                r#"http_requests_total{{{l},method="OTHER",route="/customers",status="500"}} 1"#
+            ),
+            format!(r#"app_errors_total{{{l},kind="injected"}} 2"#),
+        ],
+    );
+    assert!(
+        !m.contains("FOOBAR"),
+        "a client's method became a label value:\n{m}"
+    );
+}
