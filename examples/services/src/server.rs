@@ -153,7 +153,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         }
         .into_response()
     } else {
-        next.run(request).await
+        as_json_error(next.run(request).await).await
     };
     let status = response.status();
     let kind = status.is_server_error().then(|| {
@@ -168,6 +168,40 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         .metrics
         .observe(method, &route, status.as_u16(), start.elapsed(), kind);
     response
+}
+
+/// Errors the framework answers itself (a body that is not JSON, a wrong content type, an
+/// unknown method) come as plain text; every error a client sees is `{"error": message}`.
+async fn as_json_error(response: Response) -> Response {
+    let status = response.status();
+    let is_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error())
+        || !is_text
+        || response.extensions().get::<ErrorKind>().is_some()
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut message = String::from_utf8_lossy(&text).trim().to_string();
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_lowercase();
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(json!({"error": message}).to_string()),
+    )
 }
 
 async fn healthz() -> &'static str {

@@ -482,3 +482,36 @@ async fn unmatched_paths_get_no_faults_and_methods_are_a_fixed_set() {
         "a client's method became a label value:\n{m}"
     );
 }
+
+/// Errors the framework answers itself (a body that is not JSON, a route without the method, a
+/// path no route matches) are JSON like the services' own.
+#[tokio::test]
+async fn every_error_is_json() {
+    let api = Service::start("customer-api", env!("CARGO_BIN_EXE_customer-api"), &[]).await;
+    let http = client();
+    for (request, want) in [
+        (
+            http.post(api.url("/customers"))
+                .header("content-type", "application/json")
+                .body("{not json"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            http.post(api.url("/customers")).body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            http.put(api.url("/customers")),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (http.get(api.url("/no/such/path")), StatusCode::NOT_FOUND),
+        (http.get(api.url("/customers/7")), StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = send(request).await;
+        assert_eq!(status, want, "{body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{want}: not a JSON error: {body}"
+        );
+    }
+}
