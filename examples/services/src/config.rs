@@ -26,6 +26,8 @@ pub struct Config {
     /// How long the service keeps serving after SIGTERM while reporting not-ready, so load
     /// balancers stop sending before it stops accepting.
     pub shutdown_delay: Duration,
+    /// How long in-flight requests may take to finish after the service stops accepting.
+    pub shutdown_timeout: Duration,
     pub downstream_timeout: Duration,
     vars: HashMap<String, String>,
 }
@@ -95,6 +97,7 @@ impl Config {
             latency: Duration::from_millis(number("FAULT_LATENCY_MS", 0)?),
             admin_token: get("ADMIN_TOKEN").map(str::to_string),
             shutdown_delay: Duration::from_millis(number("SHUTDOWN_DELAY_MS", 5000)?),
+            shutdown_timeout: Duration::from_millis(number("SHUTDOWN_TIMEOUT_MS", 20_000)?),
             downstream_timeout: Duration::from_millis(number("DOWNSTREAM_TIMEOUT_MS", 2000)?),
             vars,
         })

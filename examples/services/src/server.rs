@@ -349,24 +349,38 @@ where
         json!({"addr": local.to_string(), "version": version}),
     );
     let draining = shared.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let signal = signals.recv().await;
-            draining.draining.store(true, Ordering::Relaxed);
-            let delay = draining.config.shutdown_delay;
-            log(
-                &draining.config.service,
-                "draining",
-                json!({"signal": signal, "delayMs": delay.as_millis() as u64}),
-            );
-            tokio::time::sleep(delay).await;
-            log(
-                &draining.config.service,
-                "stopped accepting; finishing in-flight requests",
-                json!({}),
-            );
-        })
-        .await?;
+    let stopped_accepting = Arc::new(tokio::sync::Notify::new());
+    let notify = stopped_accepting.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let signal = signals.recv().await;
+        draining.draining.store(true, Ordering::Relaxed);
+        let delay = draining.config.shutdown_delay;
+        log(
+            &draining.config.service,
+            "draining",
+            json!({"signal": signal, "delayMs": delay.as_millis() as u64}),
+        );
+        tokio::time::sleep(delay).await;
+        log(
+            &draining.config.service,
+            "stopped accepting; finishing in-flight requests",
+            json!({}),
+        );
+        notify.notify_one();
+    });
+    // In-flight requests get SHUTDOWN_TIMEOUT_MS to finish; then the service exits anyway, before
+    // the kubelet's SIGKILL would, and says so.
+    let timeout = shared.config.shutdown_timeout;
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            stopped_accepting.notified().await;
+            tokio::time::sleep(timeout).await;
+        } => {
+            log(&shared.config.service, "gave up on in-flight requests", json!({"timeoutMs": timeout.as_millis() as u64}));
+            return Ok(());
+        }
+    }
     log(&shared.config.service, "stopped", json!({}));
     Ok(())
 }

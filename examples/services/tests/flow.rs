@@ -515,3 +515,31 @@ async fn every_error_is_json() {
         );
     }
 }
+
+/// A request slower than SHUTDOWN_TIMEOUT_MS does not hold the process past it: the service
+/// exits 0 on its own, well before the request would have finished (and before a kubelet's
+/// SIGKILL would come).
+#[tokio::test]
+async fn shutdown_gives_up_on_requests_past_its_timeout() {
+    let env = [
+        ("FAULT_LATENCY_MS", "5000".to_string()),
+        ("SHUTDOWN_DELAY_MS", "0".to_string()),
+        ("SHUTDOWN_TIMEOUT_MS", "300".to_string()),
+    ];
+    let mut api = Service::start("customer-api", env!("CARGO_BIN_EXE_customer-api"), &env).await;
+    let slow = tokio::spawn(client().get(api.url("/customers/1")).send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = Instant::now();
+    api.terminate();
+    let status = api.wait_exit(Duration::from_secs(3)).await;
+    assert!(status.success(), "exit {status}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "waited {:?}",
+        sent.elapsed()
+    );
+    assert!(
+        slow.await.expect("join").is_err(),
+        "the 5 s request cannot have completed"
+    );
+}
