@@ -11,6 +11,7 @@ pub mod crd;
 pub mod exit;
 pub mod lint;
 pub mod output;
+pub mod ready;
 pub mod render;
 
 use std::process::ExitCode;
