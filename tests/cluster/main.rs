@@ -19,6 +19,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use libtest_mimic::{Arguments, Trial};
+use platformctl::ready::Readiness;
 use serde_json::{Value, json};
 
 use support::{NODES, Namespaces, TestResult, wait_for};
@@ -51,6 +52,10 @@ fn main() -> ExitCode {
             "service_account_bound_in_practice_cannot_write_in_prod",
             || support::run(rbac_practice_cannot_write_prod),
         ),
+        Trial::test(
+            "rollout_phases_come_from_the_real_argo_rollouts_controller",
+            || support::run(|_, client| rollout_phases(client)),
+        ),
         Trial::test("harness_up_again_reuses_the_running_cluster", || {
             Ok(harness_up_again()?)
         }),
@@ -71,12 +76,13 @@ fn main() -> ExitCode {
 /// Renders the platform in `project` with the real binary, then applies every object with
 /// server-side apply and strict field validation against the upstream CRDs, twice: the second
 /// apply must change nothing. Namespaces are mapped to the test's own.
-async fn apply_reference_tree(client: Client, test: &str, project: PathBuf) -> TestResult {
+/// Renders the platform in `project` with the real binary; every object with its file.
+fn render_tree(project: &Path) -> Result<Vec<(String, Value)>, String> {
     let out = tempfile::tempdir().map_err(|e| e.to_string())?;
     let render = std::process::Command::new(env!("CARGO_BIN_EXE_platformctl"))
         .args(["-q", "render", "--out"])
         .arg(out.path())
-        .current_dir(&project)
+        .current_dir(project)
         .output()
         .map_err(|e| e.to_string())?;
     if !render.status.success() {
@@ -85,7 +91,11 @@ async fn apply_reference_tree(client: Client, test: &str, project: PathBuf) -> T
             String::from_utf8_lossy(&render.stderr)
         ));
     }
-    let objects = read_tree(out.path())?;
+    read_tree(out.path())
+}
+
+async fn apply_reference_tree(client: Client, test: &str, project: PathBuf) -> TestResult {
+    let objects = render_tree(&project)?;
     if objects.len() < 15 {
         return Err(format!("only {} objects rendered", objects.len()));
     }
@@ -494,6 +504,81 @@ fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> 
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
+// --- Argo Rollouts ---------------------------------------------------------------------------
+
+/// The rendered dev Rollout of customer-api, run by the real Argo Rollouts controller (v1.9.0,
+/// built from its Go module): its first revision goes straight to Healthy; a new image goes to
+/// the first canary step and pauses there. `platformctl::ready` reads both phases as `up` will.
+async fn rollout_phases(client: Client) -> TestResult {
+    let objects: Vec<(String, Value)> = render_tree(support::repo_root())?
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("envs/dev/"))
+        .collect();
+    let namespaces = Namespaces::create(&client, "ro", &["practice"]).await?;
+    let result = async {
+        let params = PatchParams::apply("platformctl").validation_strict();
+        let mut rollout = None;
+        for (file, object) in &objects {
+            let (api, name) = api_for(&client, &namespaces, object)
+                .await
+                .map_err(|e| format!("{file}: {e}"))?;
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = json!(namespaces.get("practice"));
+            if object["kind"] == "Rollout" {
+                object["metadata"]["labels"]["argo-rollouts.argoproj.io/controller-instance-id"] =
+                    json!(support::ROLLOUTS_INSTANCE_ID);
+            }
+            api.patch(&name, &params, &Patch::Apply(&object))
+                .await
+                .map_err(|e| format!("{file}: {e}"))?;
+            if object["kind"] == "Rollout" {
+                rollout = Some((api, name, object));
+            }
+        }
+        let (api, name, mut object) = rollout.ok_or("the dev tree has no Rollout")?;
+        let readiness = || async {
+            let live = api.get(&name).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(platformctl::ready::of(
+                &serde_json::to_value(&live).map_err(|e| e.to_string())?,
+            ))
+        };
+        wait_for(
+            "the first revision to be Healthy",
+            Duration::from_secs(90),
+            || async { Ok(readiness().await? == Some(Readiness::Ready)) },
+        )
+        .await?;
+        // A new version: the controller starts the canary, sets 20% and pauses (30 s).
+        let image = object["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .ok_or("no image")?
+            .replace(":0.1.0", ":0.1.1");
+        object["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        api.patch(&name, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| e.to_string())?;
+        let seen = std::cell::RefCell::new(Vec::new());
+        wait_for(
+            "the new revision to pause at its first canary step",
+            Duration::from_secs(25),
+            || async {
+                let now = readiness().await?;
+                let mut seen = seen.borrow_mut();
+                if seen.last() != Some(&now) {
+                    seen.push(now.clone());
+                }
+                Ok(now == Some(Readiness::Paused("CanaryPauseStep".into())))
+            },
+        )
+        .await
+        .map_err(|e| format!("{e}; readiness went {:?}", seen.borrow()))?;
+        Ok(())
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
 // --- the harness itself ----------------------------------------------------------------------
 
 /// `up` on a running cluster starts nothing and hands back the same kubeconfig; `status` reports
@@ -520,7 +605,7 @@ fn harness_up_again() -> TestResult {
         .iter()
         .filter(|n| text.contains(&format!("{:<24} Ready", format!("node {n}"))))
         .count();
-    if !status.status.success() || running != 5 || ready_nodes != 3 {
+    if !status.status.success() || running != 6 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status
@@ -529,19 +614,19 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port base whose six ports are free now (the harness uses base .. base+5).
+/// A port base whose eight ports are free now (the harness uses base .. base+7).
 fn free_port_base() -> Result<u16, String> {
     for _ in 0..50 {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let base = probe.local_addr().map_err(|e| e.to_string())?.port();
         drop(probe);
         if base < 60000
-            && (0..6).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            && (0..8).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
         {
             return Ok(base);
         }
     }
-    Err("no six free consecutive ports".into())
+    Err("no eight free consecutive ports".into())
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.

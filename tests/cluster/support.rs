@@ -16,6 +16,11 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 /// The nodes the harness registers, in the shape of `minikube start --nodes 3`.
 pub const NODES: [&str; 3] = ["minikube", "minikube-m02", "minikube-m03"];
 
+/// The Argo Rollouts controller of the test run reconciles only Rollouts with this
+/// `argo-rollouts.argoproj.io/controller-instance-id` label: the reference-tree tests apply Rollouts too and
+/// must not have a controller rewrite their Services under them.
+pub const ROLLOUTS_INSTANCE_ID: &str = "platformctl-tests";
+
 /// Ports for the test run's cluster: apart from the default (26400) that a cluster started by
 /// hand uses, so the two never collide.
 const PORT_BASE: &str = "26500";
@@ -41,6 +46,7 @@ pub fn harness_command(args: &[&str]) -> Command {
         .args(args)
         .env("PLATFORMCTL_SIM_DIR", state_dir())
         .env("PLATFORMCTL_SIM_PORT_BASE", PORT_BASE)
+        .env("PLATFORMCTL_SIM_ROLLOUTS_INSTANCE_ID", ROLLOUTS_INSTANCE_ID)
         .stdin(Stdio::null());
     cmd
 }
@@ -55,7 +61,8 @@ static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 pub fn cluster() -> Result<&'static Cluster, String> {
     CLUSTER
         .get_or_init(|| {
-            let out = harness_command(&["up"])
+            // With the real Argo Rollouts controller: Rollouts reach their phases by Argo's rules.
+            let out = harness_command(&["up", "--with", "rollouts"])
                 .stderr(Stdio::inherit())
                 .output()
                 .map_err(|e| format!("could not run {}: {e}", harness().display()))?;
