@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{Scope, pinned_kind};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Scope, pinned_kind};
 use libtest_mimic::{Arguments, Trial};
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
@@ -116,10 +116,11 @@ async fn apply_all(
     objects: &[(String, Value)],
 ) -> TestResult {
     let params = PatchParams::apply("platformctl").validation_strict();
+    let mut discovered = Discovered::new();
     let mut failures = Vec::new();
     let mut applied = Vec::new();
     for (file, object) in objects {
-        let (api, name) = api_for(client, namespaces, object)
+        let (api, name) = api_for(client, &mut discovered, namespaces, object)
             .await
             .map_err(|e| format!("{file}: {e}"))?;
         let mut object = object.clone();
@@ -206,8 +207,12 @@ fn fingerprint(live: &DynamicObject) -> String {
     format!("{:?} {:?}", live.metadata.generation, entry)
 }
 
+/// Discovery results by (apiVersion, kind): one lookup per kind, not per object.
+type Discovered = HashMap<(String, String), (ApiResource, ApiCapabilities)>;
+
 async fn api_for(
     client: &Client,
+    discovered: &mut Discovered,
     namespaces: &Namespaces,
     object: &Value,
 ) -> Result<(Api<DynamicObject>, String), String> {
@@ -217,52 +222,39 @@ async fn api_for(
         .as_str()
         .ok_or("no metadata.name")?
         .to_string();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, caps) = pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| format!("{api_version} {kind} is not served by the cluster: {e}"))?;
+    let key = (api_version.to_string(), kind.to_string());
+    if !discovered.contains_key(&key) {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found = pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| format!("{api_version} {kind} is not served by the cluster: {e}"))?;
+        discovered.insert(key.clone(), found);
+    }
+    let (resource, caps) = &discovered[&key];
     let api = match caps.scope {
         Scope::Namespaced => {
             let ns = object["metadata"]["namespace"].as_str().ok_or_else(|| {
                 format!("{kind} {name} is namespaced but has no metadata.namespace")
             })?;
-            Api::namespaced_with(client.clone(), namespaces.get(ns), &resource)
+            Api::namespaced_with(client.clone(), namespaces.get(ns), resource)
         }
-        Scope::Cluster => Api::all_with(client.clone(), &resource),
+        Scope::Cluster => Api::all_with(client.clone(), resource),
     };
     Ok((api, name))
 }
 
-/// Every YAML document under `dir`, with the file it came from (relative), in path order.
+/// Every YAML document of the tree under `dir` (read as `render` and `lint` read it), with the
+/// file it came from, in path order.
 fn read_tree(dir: &Path) -> Result<Vec<(String, Value)>, String> {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(&path, files)?;
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                files.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files).map_err(|e| e.to_string())?;
-    files.sort();
+    let tree = platformctl::render::read(dir).map_err(|e| e.to_string())?;
     let mut objects = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let rel = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+    for (file, text) in tree {
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value =
-                serde::Deserialize::deserialize(doc).map_err(|e| format!("{rel}: {e}"))?;
+                serde::Deserialize::deserialize(doc).map_err(|e| format!("{file}: {e}"))?;
             if !value.is_null() {
-                objects.push((rel.clone(), value));
+                objects.push((file.clone(), value));
             }
         }
     }
@@ -517,9 +509,10 @@ async fn rollout_phases(client: Client) -> TestResult {
     let namespaces = Namespaces::create(&client, "ro", &["practice"]).await?;
     let result = async {
         let params = PatchParams::apply("platformctl").validation_strict();
+        let mut discovered = Discovered::new();
         let mut rollout = None;
         for (file, object) in &objects {
-            let (api, name) = api_for(&client, &namespaces, object)
+            let (api, name) = api_for(&client, &mut discovered, &namespaces, object)
                 .await
                 .map_err(|e| format!("{file}: {e}"))?;
             let mut object = object.clone();
@@ -635,13 +628,8 @@ fn isolated_up(
     base: u16,
     extra_env: &[(&str, &str)],
 ) -> Result<std::process::Output, String> {
-    std::process::Command::new("bash")
-        .arg(support::harness())
-        .arg("up")
-        .env("PLATFORMCTL_SIM_DIR", dir)
-        .env("PLATFORMCTL_SIM_PORT_BASE", base.to_string())
+    support::harness_command_in(dir, base, &["up"])
         .envs(extra_env.iter().copied())
-        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| e.to_string())
 }

@@ -23,7 +23,7 @@ pub const ROLLOUTS_INSTANCE_ID: &str = "platformctl-tests";
 
 /// Ports for the test run's cluster: apart from the default (26400) that a cluster started by
 /// hand uses, so the two never collide.
-const PORT_BASE: &str = "26500";
+const PORT_BASE: u16 = 26500;
 
 pub type TestResult = Result<(), String>;
 
@@ -41,12 +41,18 @@ fn state_dir() -> PathBuf {
 
 /// The harness as the fixture runs it (same state directory and ports).
 pub fn harness_command(args: &[&str]) -> Command {
+    let mut cmd = harness_command_in(&state_dir(), PORT_BASE, args);
+    cmd.env("PLATFORMCTL_SIM_ROLLOUTS_INSTANCE_ID", ROLLOUTS_INSTANCE_ID);
+    cmd
+}
+
+/// The harness on a state directory and ports of the caller's choosing.
+pub fn harness_command_in(dir: &Path, port_base: u16, args: &[&str]) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(harness())
         .args(args)
-        .env("PLATFORMCTL_SIM_DIR", state_dir())
-        .env("PLATFORMCTL_SIM_PORT_BASE", PORT_BASE)
-        .env("PLATFORMCTL_SIM_ROLLOUTS_INSTANCE_ID", ROLLOUTS_INSTANCE_ID)
+        .env("PLATFORMCTL_SIM_DIR", dir)
+        .env("PLATFORMCTL_SIM_PORT_BASE", port_base.to_string())
         .stdin(Stdio::null());
     cmd
 }

@@ -302,10 +302,23 @@ pub fn log(service: &str, message: &str, fields: serde_json::Value) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
+/// Why a service could not run: its configuration (exit 2) or the system (exit 1).
+#[derive(Debug)]
+pub enum ServeError {
+    Config(String),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(e: std::io::Error) -> ServeError {
+        ServeError::Io(e)
+    }
+}
+
 /// Runs `routes` (whose state is `S`) with the shared endpoints until SIGTERM or SIGINT: then
 /// reports not-ready, keeps serving for `SHUTDOWN_DELAY_MS`, stops accepting, lets in-flight
 /// requests finish and returns.
-pub async fn serve<S, F, Fut>(config: Config, version: &str, build: F) -> std::io::Result<()>
+pub async fn serve<S, F, Fut>(config: Config, version: &str, build: F) -> Result<(), ServeError>
 where
     S: Clone + Send + Sync + 'static,
     F: FnOnce(Arc<Shared>) -> Fut,
@@ -327,7 +340,7 @@ where
         faults,
         draining: AtomicBool::new(false),
     });
-    let (routes, state) = build(shared.clone()).await.map_err(std::io::Error::other)?;
+    let (routes, state) = build(shared.clone()).await.map_err(ServeError::Config)?;
     let operational = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -435,13 +448,13 @@ where
     };
     match runtime.block_on(serve(config, env!("CARGO_PKG_VERSION"), build)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
+        Err(ServeError::Config(e)) => {
+            eprintln!("{default_service}: configuration error: {e}");
+            std::process::ExitCode::from(2)
+        }
+        Err(ServeError::Io(e)) => {
             eprintln!("{default_service}: {e}");
-            if e.kind() == std::io::ErrorKind::Other {
-                std::process::ExitCode::from(2)
-            } else {
-                std::process::ExitCode::FAILURE
-            }
+            std::process::ExitCode::FAILURE
         }
     }
 }

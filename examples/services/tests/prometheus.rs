@@ -9,7 +9,9 @@
 //! are) must say what that traffic implies.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::Service;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,33 +38,13 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn start_service(envs: &[(&str, &str)]) -> (Killed, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_customer-api"))
-        .envs([
-            ("BIND_ADDRESS", "127.0.0.1"),
-            ("PLATFORM_PORT", "0"),
-            ("PLATFORM_ENVIRONMENT", "prod"),
-        ])
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start customer-api");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .expect("read the listening line");
-    // Keep reading its log, so its stdout stays open.
-    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-    let event: Value = serde_json::from_str(&line).expect("a JSON line");
-    assert_eq!(event["msg"], "listening", "{line}");
-    let addr = event["addr"]
-        .as_str()
-        .expect("addr")
-        .parse()
-        .expect("an address");
-    (Killed(child), addr)
+/// A customer-api process in `prod`, and its address.
+async fn start_service(envs: &[(&str, &str)]) -> (Service, SocketAddr) {
+    let mut env = vec![("PLATFORM_ENVIRONMENT", "prod".to_string())];
+    env.extend(envs.iter().map(|(k, v)| (*k, v.to_string())));
+    let service = Service::start("customer-api", env!("CARGO_BIN_EXE_customer-api"), &env).await;
+    let addr = service.addr().parse().expect("an address");
+    (service, addr)
 }
 
 fn free_port() -> u16 {
@@ -208,9 +190,9 @@ async fn drive(http: reqwest::Client, addr: SocketAddr, end: Instant) -> (u64, u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_reads_what_the_traffic_implies() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_stable, stable) = start_service(&[]);
+    let (_stable, stable) = start_service(&[]).await;
     let (_canary, canary) =
-        start_service(&[("FAULT_LATENCY_MS", "400"), ("ADMIN_TOKEN", ADMIN_TOKEN)]);
+        start_service(&[("FAULT_LATENCY_MS", "400"), ("ADMIN_TOKEN", ADMIN_TOKEN)]).await;
     let rules = rendered_rules(dir.path());
     let (_prometheus, prom) = start_prometheus(dir.path(), stable, canary, &rules);
     let http = reqwest::Client::builder()
