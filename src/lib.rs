@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod crd;
 pub mod exit;
+pub mod kube;
 pub mod lint;
 pub mod output;
 pub mod ready;

@@ -3,9 +3,10 @@
 //! own. Only the kubelets are simulated (kwok); everything a test asserts about the API, the
 //! scheduler, the controllers, validation and RBAC comes from the real components.
 
+mod apply;
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,8 +17,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
-use kube::discovery::{ApiCapabilities, Scope, pinned_kind};
+use platformctl::kube::apply::Error as ApplyError;
+use platformctl::kube::{Action, Applier, Options as ApplyOptions};
 use libtest_mimic::{Arguments, Trial};
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
@@ -66,6 +67,8 @@ fn main() -> ExitCode {
             Ok(harness_failed_component_is_reported_and_cleaned_up()?)
         }),
     ];
+    let mut trials = trials;
+    trials.extend(apply::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -115,46 +118,23 @@ async fn apply_all(
     namespaces: &Namespaces,
     objects: &[(String, Value)],
 ) -> TestResult {
-    let params = PatchParams::apply("platformctl").validation_strict();
-    let mut discovered = Discovered::new();
+    let manifests = apply::manifests(objects, namespaces, |_| {})?;
+    let engine = Applier::new(client.clone(), ApplyOptions::default());
+    let first = apply::run(&engine, &manifests).await?;
+    apply::expect_actions(&first, Action::Created)?;
+    let mut before = BTreeMap::new();
+    for m in &manifests {
+        before.insert(m.key(), fingerprint(&apply::live(client, m).await?));
+    }
+    // A second apply of the same objects is a no-op: the engine says Unchanged, and neither the
+    // generation nor platformctl's Apply entry in managedFields (its fields and time) moves.
+    // (resourceVersion may: the HPA controller writes status on its own schedule.)
+    let second = apply::run(&engine, &manifests).await?;
+    apply::expect_actions(&second, Action::Unchanged)?;
     let mut failures = Vec::new();
-    let mut applied = Vec::new();
-    for (file, object) in objects {
-        let (api, name) = api_for(client, &mut discovered, namespaces, object)
-            .await
-            .map_err(|e| format!("{file}: {e}"))?;
-        let mut object = object.clone();
-        if let Some(ns) = object["metadata"]["namespace"].as_str() {
-            object["metadata"]["namespace"] = json!(namespaces.get(ns));
-        }
-        match api.patch(&name, &params, &Patch::Apply(&object)).await {
-            Ok(live) => {
-                let print = fingerprint(&live);
-                applied.push((file, api, name, object, print));
-            }
-            Err(e) => failures.push(format!("{file}: {} {name}: {e}", object["kind"])),
-        }
-    }
-    if !failures.is_empty() {
-        return Err(format!(
-            "the API server rejected {} object(s):\n{}",
-            failures.len(),
-            failures.join("\n")
-        ));
-    }
-    // A second apply of the same objects is a no-op: neither the generation nor platformctl's
-    // Apply entry in managedFields (its fields and time) moves. (resourceVersion may: the HPA
-    // controller writes status on its own schedule.)
-    for (file, api, name, object, before) in &applied {
-        let live = api
-            .patch(name, &params, &Patch::Apply(object))
-            .await
-            .map_err(|e| format!("{file}: {e}"))?;
-        if fingerprint(&live) != *before {
-            failures.push(format!(
-                "{file}: {} {name} changed on re-apply",
-                object["kind"]
-            ));
+    for m in &manifests {
+        if fingerprint(&apply::live(client, m).await?) != before[&m.key()] {
+            failures.push(format!("{}: {} changed on re-apply", m.source, m.key()));
         }
     }
     if !failures.is_empty() {
@@ -162,27 +142,26 @@ async fn apply_all(
     }
     // The controls: the upstream Rollout schema is enforced, at the top and deep inside the pod
     // template, so the applies above would have been refused had render emitted a stray field.
-    // (Server-side apply refuses a field a schema does not declare whatever the validation
-    // level: the typed patch cannot be built.)
-    let (file, api, name, object, _) = applied
+    // The engine reports them as invalid objects, not as transient server errors.
+    let rollout = manifests
         .iter()
-        .find(|(_, _, _, o, _)| o["kind"] == "Rollout")
+        .find(|m| m.kind() == "Rollout")
         .ok_or("the tree has no Rollout")?;
-    let mut top = object.clone();
-    top["spec"]["replicaz"] = json!(3);
-    let mut deep = object.clone();
-    deep["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] =
+    let mut top = rollout.clone();
+    top.object["spec"]["replicaz"] = json!(3);
+    let mut deep = rollout.clone();
+    deep.object["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] =
         json!({"periodSeconds": 5});
     for (bad, path) in [
         (top, ".spec.replicaz"),
         (deep, ".spec.template.spec.containers[name="),
     ] {
-        match api.patch(name, &params, &Patch::Apply(&bad)).await {
-            Err(kube::Error::Api(e))
-                if e.message.contains(path)
-                    && e.message.contains("field not declared in schema") => {}
+        match engine.apply(std::slice::from_ref(&bad), &|_| {}).await {
+            Err(ApplyError::Invalid { message, .. })
+                if message.contains(path) && message.contains("field not declared in schema") => {}
             other => failures.push(format!(
-                "{file}: a Rollout with a stray field at {path} was not refused: {other:?}"
+                "{}: a Rollout with a stray field at {path} was not refused as invalid: {other:?}",
+                bad.source
             )),
         }
     }
@@ -205,43 +184,6 @@ fn fingerprint(live: &DynamicObject) -> String {
         )
     });
     format!("{:?} {:?}", live.metadata.generation, entry)
-}
-
-/// Discovery results by (apiVersion, kind): one lookup per kind, not per object.
-type Discovered = HashMap<(String, String), (ApiResource, ApiCapabilities)>;
-
-async fn api_for(
-    client: &Client,
-    discovered: &mut Discovered,
-    namespaces: &Namespaces,
-    object: &Value,
-) -> Result<(Api<DynamicObject>, String), String> {
-    let api_version = object["apiVersion"].as_str().ok_or("no apiVersion")?;
-    let kind = object["kind"].as_str().ok_or("no kind")?;
-    let name = object["metadata"]["name"]
-        .as_str()
-        .ok_or("no metadata.name")?
-        .to_string();
-    let key = (api_version.to_string(), kind.to_string());
-    if !discovered.contains_key(&key) {
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let found = pinned_kind(client, &gvk)
-            .await
-            .map_err(|e| format!("{api_version} {kind} is not served by the cluster: {e}"))?;
-        discovered.insert(key.clone(), found);
-    }
-    let (resource, caps) = &discovered[&key];
-    let api = match caps.scope {
-        Scope::Namespaced => {
-            let ns = object["metadata"]["namespace"].as_str().ok_or_else(|| {
-                format!("{kind} {name} is namespaced but has no metadata.namespace")
-            })?;
-            Api::namespaced_with(client.clone(), namespaces.get(ns), resource)
-        }
-        Scope::Cluster => Api::all_with(client.clone(), resource),
-    };
-    Ok((api, name))
 }
 
 /// Every YAML document of the tree under `dir` (read as `render` and `lint` read it), with the
@@ -509,25 +451,21 @@ async fn rollout_phases(client: Client) -> TestResult {
     let namespaces = Namespaces::create(&client, "ro", &["practice"]).await?;
     let result = async {
         let params = PatchParams::apply("platformctl").validation_strict();
-        let mut discovered = Discovered::new();
-        let mut rollout = None;
-        for (file, object) in &objects {
-            let (api, name) = api_for(&client, &mut discovered, &namespaces, object)
-                .await
-                .map_err(|e| format!("{file}: {e}"))?;
-            let mut object = object.clone();
-            object["metadata"]["namespace"] = json!(namespaces.get("practice"));
+        let manifests = apply::manifests(&objects, &namespaces, |object| {
             if object["kind"] == "Rollout" {
                 object["metadata"]["labels"]["argo-rollouts.argoproj.io/controller-instance-id"] =
                     json!(support::ROLLOUTS_INSTANCE_ID);
             }
-            api.patch(&name, &params, &Patch::Apply(&object))
-                .await
-                .map_err(|e| format!("{file}: {e}"))?;
-            if object["kind"] == "Rollout" {
-                rollout = Some((api, name, object));
-            }
-        }
+        })?;
+        let engine = Applier::new(client.clone(), ApplyOptions::default());
+        apply::run(&engine, &manifests).await?;
+        let rollout = manifests
+            .iter()
+            .find(|m| m.kind() == "Rollout")
+            .ok_or("the dev tree has no Rollout")?;
+        let api = apply::api(&client, rollout).await?;
+        let (name, object) = (rollout.name().to_string(), rollout.object.clone());
+        let rollout = Some((api, name, object));
         let (api, name, mut object) = rollout.ok_or("the dev tree has no Rollout")?;
         let readiness = || async {
             let live = api.get(&name).await.map_err(|e| e.to_string())?;

@@ -22,8 +22,17 @@ pub const NODES: [&str; 3] = ["minikube", "minikube-m02", "minikube-m03"];
 pub const ROLLOUTS_INSTANCE_ID: &str = "platformctl-tests";
 
 /// Ports for the test run's cluster: apart from the default (26400) that a cluster started by
-/// hand uses, so the two never collide.
+/// hand uses, so the two never collide. `PLATFORMCTL_TEST_SIM_PORT_BASE` and
+/// `PLATFORMCTL_TEST_SIM_DIR` move the run's cluster elsewhere, so two runs of this tier can go
+/// on side by side.
 const PORT_BASE: u16 = 26500;
+
+fn port_base() -> u16 {
+    std::env::var("PLATFORMCTL_TEST_SIM_PORT_BASE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(PORT_BASE)
+}
 
 pub type TestResult = Result<(), String>;
 
@@ -36,12 +45,14 @@ pub fn harness() -> PathBuf {
 }
 
 fn state_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-cluster")
+    std::env::var_os("PLATFORMCTL_TEST_SIM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-cluster"))
 }
 
 /// The harness as the fixture runs it (same state directory and ports).
 pub fn harness_command(args: &[&str]) -> Command {
-    let mut cmd = harness_command_in(&state_dir(), PORT_BASE, args);
+    let mut cmd = harness_command_in(&state_dir(), port_base(), args);
     cmd.env("PLATFORMCTL_SIM_ROLLOUTS_INSTANCE_ID", ROLLOUTS_INSTANCE_ID);
     cmd
 }

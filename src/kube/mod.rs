@@ -1,0 +1,59 @@
+//! Talking to a Kubernetes cluster: the client for a kubeconfig context, manifests, discovery, the
+//! server-side apply engine and watch-based waits.
+//!
+//! What to apply and in which step is decided by `up`; this module only knows how.
+
+pub mod apply;
+pub mod discovery;
+pub mod manifest;
+pub mod wait;
+
+use std::path::PathBuf;
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use apply::{Action, Applied, Applier, Options};
+pub use manifest::{Key, Manifest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read the kubeconfig{}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    Kubeconfig {
+        path: Option<PathBuf>,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("cannot build a client for {}", context.as_deref().map(|c| format!("context `{c}`")).unwrap_or_else(|| "the current context".into()))]
+    Client {
+        context: Option<String>,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// A client for `context` of the kubeconfig at `path` (or `KUBECONFIG`/`~/.kube/config`).
+pub async fn client(path: Option<&PathBuf>, context: Option<&str>) -> Result<Client, Error> {
+    let kubeconfig = match path {
+        Some(p) => Kubeconfig::read_from(p),
+        None => Kubeconfig::read(),
+    }
+    .map_err(|source| Error::Kubeconfig {
+        path: path.cloned(),
+        source,
+    })?;
+    let options = KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|source| Error::Client {
+            context: context.map(str::to_string),
+            source: kube::Error::InferKubeconfig(source),
+        })?;
+    Client::try_from(config).map_err(|source| Error::Client {
+        context: context.map(str::to_string),
+        source,
+    })
+}

@@ -1,0 +1,160 @@
+//! Waits: a watch per object, the `ready` predicate re-evaluated on every change, all under one
+//! timeout that, when it runs out, says what each object is still waiting for.
+//!
+//! A watch, not a poll: a change is seen as soon as the API server sends it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::{StreamExt, future};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::watcher;
+
+use super::manifest::Key;
+use crate::ready::{self, Readiness};
+
+/// One object to wait for.
+#[derive(Clone)]
+pub struct Target {
+    pub key: Key,
+    pub api: Api<DynamicObject>,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("timed out after {}: still waiting for {}", humantime(*.after), describe(.waiting))]
+    TimedOut {
+        after: Duration,
+        /// Each object not ready yet, with what it is waiting for.
+        waiting: Vec<(Key, String)>,
+    },
+    #[error("{key} failed: {message}")]
+    Failed { key: Key, message: String },
+    #[error("{key} is paused: {message}")]
+    Paused { key: Key, message: String },
+    #[error("watching {key} failed")]
+    Watch {
+        key: Key,
+        #[source]
+        source: watcher::Error,
+    },
+}
+
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else if s >= 60 {
+        format!("{} min {} s", s / 60, s % 60)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+fn describe(waiting: &[(Key, String)]) -> String {
+    waiting
+        .iter()
+        .map(|(k, why)| format!("{k} ({why})"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Waits until every target is Ready. `on_change` is called with each target's readiness as it
+/// changes (for progress). A Failed or Paused target ends the wait at once with that error.
+pub async fn all_ready(
+    targets: Vec<Target>,
+    timeout: Duration,
+    on_change: &(dyn Fn(&Key, &Readiness) + Sync),
+) -> Result<(), Error> {
+    let last: Mutex<BTreeMap<Key, String>> = Mutex::new(
+        targets
+            .iter()
+            .map(|t| (t.key.clone(), "not created yet".to_string()))
+            .collect(),
+    );
+    let waits = targets.into_iter().map(|t| one(t, &last, on_change));
+    match tokio::time::timeout(timeout, future::try_join_all(waits)).await {
+        Ok(result) => result.map(|_| ()),
+        Err(_) => Err(Error::TimedOut {
+            after: timeout,
+            waiting: last
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .collect(),
+        }),
+    }
+}
+
+async fn one(
+    target: Target,
+    last: &Mutex<BTreeMap<Key, String>>,
+    on_change: &(dyn Fn(&Key, &Readiness) + Sync),
+) -> Result<(), Error> {
+    let Target { key, api, name } = target;
+    let set = |why: Option<String>| {
+        let mut map = last.lock().unwrap_or_else(|e| e.into_inner());
+        match why {
+            Some(w) => map.insert(key.clone(), w),
+            None => map.remove(&key),
+        };
+    };
+    let mut events = std::pin::pin!(watcher::watch_object(api, &name));
+    let mut previous: Option<Readiness> = None;
+    while let Some(event) = events.next().await {
+        let object = event.map_err(|source| Error::Watch {
+            key: key.clone(),
+            source,
+        })?;
+        let readiness = match object {
+            None => Readiness::Waiting("not created yet".into()),
+            Some(o) => {
+                let value = serde_json::to_value(&o).unwrap_or_default();
+                ready::of(&value).unwrap_or(Readiness::Ready)
+            }
+        };
+        if previous.as_ref() != Some(&readiness) {
+            on_change(&key, &readiness);
+            previous = Some(readiness.clone());
+        }
+        match readiness {
+            Readiness::Ready => {
+                set(None);
+                return Ok(());
+            }
+            Readiness::Waiting(why) => set(Some(why)),
+            Readiness::Paused(message) => return Err(Error::Paused { key, message }),
+            Readiness::Failed(message) => return Err(Error::Failed { key, message }),
+        }
+    }
+    // The watcher retries on its own and never ends; if it did, the timeout reports it.
+    future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_says_what_each_object_waits_for() {
+        let key = |kind: &str, name: &str| Key {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: kind.into(),
+            namespace: Some("argocd".into()),
+            name: name.into(),
+        };
+        let err = Error::TimedOut {
+            after: Duration::from_secs(300),
+            waiting: vec![
+                (key("Application", "shop-dev"), "sync status OutOfSync".into()),
+                (key("Application", "shop-prod"), "health Progressing".into()),
+            ],
+        };
+        assert_eq!(
+            err.to_string(),
+            "timed out after 5 min: still waiting for Application `argocd/shop-dev` (sync status OutOfSync); Application `argocd/shop-prod` (health Progressing)"
+        );
+    }
+}
