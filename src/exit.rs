@@ -47,6 +47,24 @@ pub fn classify(err: &anyhow::Error) -> Code {
         if cause.is::<UsageError>() || cause.is::<crate::render::TemplateError>() {
             return Code::Usage;
         }
+        if let Some(code) = kube_code(cause) {
+            return code;
+        }
+        if let Some(crate::down::Error::Stuck { .. }) = cause.downcast_ref::<crate::down::Error>() {
+            return Code::TimedOut;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::cluster::Error>() {
+            return if e.is_usage() {
+                Code::Usage
+            } else {
+                Code::Environment
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<crate::addons::Error>()
+            && e.is_timeout()
+        {
+            return Code::TimedOut;
+        }
         if let Some(e) = cause.downcast_ref::<config::Error>() {
             return match e {
                 config::Error::Invalid(_) => Code::Usage,
@@ -68,6 +86,18 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(u) = cause.downcast_ref::<UsageError>() {
             return u.hint.clone();
         }
+        if let Some(e) = cause.downcast_ref::<crate::addons::Error>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::kube::apply::Error>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::down::Error>() {
+            return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::cluster::Error>() {
+            return e.hint();
+        }
         if let Some(config::Error::Read { source, file }) = cause.downcast_ref::<config::Error>()
             && source.kind() == std::io::ErrorKind::NotFound
         {
@@ -78,4 +108,25 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         }
     }
     None
+}
+
+/// The exit code of an apply or wait error: an object the API server refuses as invalid is the
+/// user's (2), a wait that ran out is 4, a paused object is 6, a failed one is a check that
+/// said no (1).
+fn kube_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
+    use crate::kube::{apply, wait};
+    let wait_code = |e: &wait::Error| match e {
+        wait::Error::TimedOut { .. } => Code::TimedOut,
+        wait::Error::Paused { .. } => Code::Paused,
+        wait::Error::Failed { .. } => Code::CheckFailed,
+        wait::Error::Watch { .. } => Code::Environment,
+    };
+    if let Some(e) = cause.downcast_ref::<apply::Error>() {
+        return Some(match e {
+            apply::Error::Invalid { .. } => Code::Usage,
+            apply::Error::Wait(w) => wait_code(w),
+            _ => Code::Environment,
+        });
+    }
+    cause.downcast_ref::<wait::Error>().map(wait_code)
 }

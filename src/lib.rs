@@ -5,15 +5,21 @@
 //! `output` is the only place that writes to the terminal.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
+pub mod addons;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod crd;
+pub mod doctor;
+pub mod down;
 pub mod exit;
 pub mod kube;
 pub mod lint;
 pub mod output;
 pub mod ready;
 pub mod render;
+pub mod status;
+pub mod up;
 
 use std::process::ExitCode;
 
@@ -59,6 +65,10 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Init(args) => cli::init::run(&ctx, args).await,
         Command::Render(args) => cli::render::run(&ctx, args).await,
         Command::Lint(args) => cli::lint::run(&ctx, args).await,
+        Command::Doctor(args) => cli::doctor::run(&ctx, args).await,
+        Command::Up(args) => cli::up::run(&ctx, args).await,
+        Command::Status(args) => cli::status::run(&ctx, args).await,
+        Command::Down(args) => cli::down::run(&ctx, args).await,
     }
 }
 

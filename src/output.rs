@@ -153,3 +153,82 @@ fn stdout(text: &str) {
         eprintln!("error: cannot write to stdout: {e}");
     }
 }
+
+/// Progress of `up`'s steps on stderr: a spinner per step on a TTY, plain lines otherwise
+/// (CI logs). Silent with `--quiet`; with `--output json` only stdout carries the report, so
+/// progress still goes to stderr.
+pub struct StepPrinter<'a> {
+    printer: &'a Printer,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+    tty: bool,
+}
+
+impl<'a> StepPrinter<'a> {
+    pub fn new(printer: &'a Printer) -> Self {
+        StepPrinter {
+            printer,
+            bar: std::sync::Mutex::new(None),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+        self.bar.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl crate::up::Progress for StepPrinter<'_> {
+    fn started(&self, step: crate::up::Step, index: usize, total: usize) {
+        if self.printer.quiet {
+            return;
+        }
+        if self.tty {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {prefix:.bold} {wide_msg} {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(format!("[{index}/{total}] {}", step.name()));
+            bar.set_message(step.describe());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            *self.bar() = Some(bar);
+        } else {
+            eprintln!("up: [{index}/{total}] {}: {}", step.name(), step.describe());
+        }
+    }
+
+    fn message(&self, step: crate::up::Step, message: &str) {
+        if self.printer.quiet {
+            return;
+        }
+        match self.bar().as_ref() {
+            Some(bar) => bar.set_message(message.to_string()),
+            None => eprintln!("up:   {}: {message}", step.name()),
+        }
+    }
+
+    fn finished(&self, step: crate::up::Step, report: &crate::up::StepReport) {
+        if self.printer.quiet {
+            return;
+        }
+        let mark = match report.status {
+            crate::up::StepStatus::Changed => "changed",
+            crate::up::StepStatus::Unchanged => "ok",
+            crate::up::StepStatus::Skipped => "skipped",
+        };
+        let line = format!(
+            "{:<11} {:<8} {:>6.2} s  {}",
+            step.name(),
+            mark,
+            report.seconds,
+            report.detail
+        );
+        match self.bar().take() {
+            Some(bar) => bar.finish_and_clear(),
+            None => {}
+        }
+        eprintln!("{}{line}", if self.tty { "" } else { "up: " });
+    }
+}

@@ -78,6 +78,10 @@ fn help_tree() {
         &["init", "--help"],
         &["render", "--help"],
         &["lint", "--help"],
+        &["up", "--help"],
+        &["status", "--help"],
+        &["down", "--help"],
+        &["doctor", "--help"],
     ] {
         let run = platformctl(dir.path(), args);
         assert_eq!(run.code, 0, "{args:?}");
@@ -636,4 +640,172 @@ fn config_errors_as_json() {
     let run = platformctl(dir.path(), &["render", "-o", "json"]);
     assert_eq!(run.code, 2);
     insta::assert_snapshot!("config_error_json", run.stdout);
+}
+
+/// `platformctl` with extra environment variables (and nothing else of this process's PATH,
+/// KUBECONFIG or PLATFORMCTL_* settings).
+fn platformctl_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_platformctl"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("PLATFORMCTL_FILE")
+        .env_remove("PLATFORMCTL_LOG")
+        .env_remove("PLATFORMCTL_MINIKUBE")
+        .env_remove("PLATFORMCTL_PROC")
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A machine for `doctor`: a `bin/` that will be the whole PATH, and a fake `proc/` (2 CPUs,
+/// 32,000 MiB, the given inotify instance limit).
+fn doctor_machine(inotify_instances: u32) -> tempfile::TempDir {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    std::fs::create_dir(dir.path().join("bin")).expect("bin");
+    let proc = dir.path().join("proc");
+    std::fs::create_dir_all(proc.join("sys/fs/inotify")).expect("proc");
+    std::fs::write(proc.join("cpuinfo"), "processor\t: 0\n\nprocessor\t: 1\n").expect("w");
+    std::fs::write(
+        proc.join("meminfo"),
+        "MemTotal:       32768000 kB\nMemAvailable:   30000000 kB\n",
+    )
+    .expect("w");
+    std::fs::write(
+        proc.join("sys/fs/inotify/max_user_instances"),
+        format!("{inotify_instances}\n"),
+    )
+    .expect("w");
+    std::fs::write(proc.join("sys/fs/inotify/max_user_watches"), "524288\n").expect("w");
+    dir
+}
+
+/// A fake tool in the machine's `bin/`. PATH holds only fake tools, so scripts use shell
+/// builtins only.
+fn fake_tool(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("bin").join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}")).expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// The tools as they answer upstream: minikube's `version -o json` and `status -o json` shapes
+/// (tests/fixtures/minikube/), Docker 28.2.2's `--version` and a `docker info --format`
+/// answer, helm's `version --short` format (`v<version>+g<commit>`), kubectl 1.34.4's
+/// `version --client -o json`.
+fn fake_tools(dir: &Path) {
+    let status = std::fs::read_to_string(
+        Path::new(ROOT).join("tests/fixtures/minikube/status-multi-running.json"),
+    )
+    .expect("fixture");
+    fake_tool(
+        dir,
+        "minikube",
+        &format!(
+            "case \"$1\" in\n\
+             version) echo '{{\"commit\":\"f8f52f5de11fc6ad8244afac475e1d0f96841df1\",\"minikubeVersion\":\"v1.36.0\"}}' ;;\n\
+             status) printf '%s' '{status}' ;;\n\
+             *) exit 64 ;;\n\
+             esac\n"
+        ),
+    );
+    fake_tool(
+        dir,
+        "docker",
+        "case \"$1\" in\n\
+         --version) echo 'Docker version 28.2.2, build e6534b4' ;;\n\
+         info) echo '28.2.2 8 33554432000' ;;\n\
+         *) exit 64 ;;\n\
+         esac\n",
+    );
+    fake_tool(dir, "helm", "echo 'v3.19.0+g3d8990f'\n");
+    fake_tool(
+        dir,
+        "kubectl",
+        "echo '{\"clientVersion\":{\"major\":\"1\",\"minor\":\"34\",\"gitVersion\":\"v1.34.4\",\"platform\":\"linux/amd64\"},\"kustomizeVersion\":\"v5.7.1\"}'\n",
+    );
+}
+
+#[test]
+fn doctor_passes_with_every_tool_and_warns_about_multi_node_storage() {
+    let dir = doctor_machine(8192);
+    fake_tools(dir.path());
+    let env = [
+        ("PATH", dir.path().join("bin")),
+        ("PLATFORMCTL_PROC", dir.path().join("proc")),
+    ];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let run = platformctl_env(dir.path(), &["doctor"], &env);
+    insta::assert_snapshot!("doctor_ok", run.transcript());
+
+    let json = platformctl_env(dir.path(), &["doctor", "-o", "json"], &env);
+    assert_eq!(json.code, 0);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(report["kind"], "DoctorReport");
+    assert_eq!(report["status"], "Passed");
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"ok": 8, "warn": 1, "error": 0})
+    );
+    assert_eq!(report["findings"][0]["check"], "tool/minikube");
+}
+
+#[test]
+fn doctor_without_tools_names_each_with_its_fix_and_exits_1() {
+    let dir = doctor_machine(128);
+    let env = [
+        ("PATH", dir.path().join("bin")),
+        ("PLATFORMCTL_PROC", dir.path().join("proc")),
+    ];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let run = platformctl_env(dir.path(), &["doctor"], &env);
+    insta::assert_snapshot!("doctor_missing_tools", run.transcript());
+}
+
+#[test]
+fn doctor_with_an_existing_cluster_checks_the_context() {
+    let dir = doctor_machine(128);
+    fake_tools(dir.path());
+    std::fs::remove_file(dir.path().join("bin/minikube")).expect("rm");
+    std::fs::remove_file(dir.path().join("bin/docker")).expect("rm");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: minikube\ncontexts:\n- name: minikube\n  context: {cluster: sim, user: admin}\nclusters:\n- name: sim\n  cluster: {server: \"https://127.0.0.1:26400\"}\nusers:\n- name: admin\n  user: {token: t}\n",
+    )
+    .expect("kubeconfig");
+    let env = [
+        ("PATH", dir.path().join("bin")),
+        ("PLATFORMCTL_PROC", dir.path().join("proc")),
+        ("KUBECONFIG", kubeconfig),
+    ];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let run = platformctl_env(dir.path(), &["doctor", "--driver", "existing"], &env);
+    insta::assert_snapshot!("doctor_existing", run.transcript());
+
+    let missing = platformctl_env(
+        dir.path(),
+        &["doctor", "--driver", "existing", "--context", "prod"],
+        &env,
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stdout.contains(
+            "✗ context `prod` is not in the kubeconfig (available: minikube)\n  fix: pass `--context`"
+        ),
+        "{}",
+        missing.stdout
+    );
+
+    // `--context` is meaningless for minikube: a usage error.
+    let usage = platformctl_env(dir.path(), &["doctor", "--context", "prod"], &env);
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
 }

@@ -1,9 +1,13 @@
 //! The command line: global flags, the command enum, one file per command. Each command's
 //! `run` resolves its arguments, calls one domain operation and builds a report.
 
+pub mod doctor;
+pub mod down;
 pub mod init;
 pub mod lint;
 pub mod render;
+pub mod status;
+pub mod up;
 
 use std::path::PathBuf;
 
@@ -20,7 +24,8 @@ Exit codes:
   4  timed out waiting      5  rollout aborted or rolled back
   6  paused awaiting manual promotion      130  interrupted
 
-Start with `platformctl init --example customer-platform`, then `platformctl render`.";
+Start with `platformctl init --example customer-platform`, `platformctl render`, then
+`platformctl up` (`--driver existing` for any kubeconfig context).";
 
 /// Stand up and operate a production-shaped Kubernetes platform from one platform.yaml.
 #[derive(Debug, Parser)]
@@ -56,6 +61,38 @@ pub enum Command {
     Render(render::Args),
     /// Check the rendered tree offline: strict schemas and platform policy.
     Lint(lint::Args),
+    /// Stand the platform up (or converge it again): cluster, addons, GitOps, applications.
+    ///
+    /// Runs the plan preflight → cluster → namespaces → secrets → addons → images → gitops →
+    /// apps → wait, printing each step's timing. Every step is idempotent: on a converged platform
+    /// `up` changes nothing, and a run that was interrupted (Ctrl-C, a lost connection, a kill) is
+    /// finished by running `up` again. `--driver existing` uses any kubeconfig context instead of
+    /// minikube. Exits 0 when the platform is up, 2 on bad input, 3 when the cluster or a tool is
+    /// unreachable, 4 when a wait timed out.
+    Up(up::Args),
+    /// Show nodes, addons, applications per environment and rollouts on one screen.
+    ///
+    /// Nodes, addons against their pinned chart versions, the platform's Argo CD applications
+    /// per environment (sync and health), and rollouts with phase, canary step and weight. Reads
+    /// only; exits 0 whatever it finds (`-o json`: status `Healthy` or `Degraded`).
+    Status(status::Args),
+    /// Remove the platform: the minikube profile, or only what `up` installed (--keep-cluster).
+    ///
+    /// `--keep-cluster` removes the platform's Argo CD applications (Argo CD deletes what they
+    /// deployed), its projects, the Helm releases and the namespaces and Secrets `up` labelled.
+    /// Asks first on a terminal; `--yes` for CI. With `--driver existing` only `--keep-cluster`
+    /// is allowed: platformctl never deletes a cluster it did not create.
+    Down(down::Args),
+    /// Check prerequisites and known local-cluster pitfalls, before and after `up`.
+    ///
+    /// Tools and versions (minikube, Docker or Podman, helm, kubectl); this machine's CPUs and
+    /// memory against the nodes platform.yaml asks for (with minikube's docker driver every node
+    /// shares this host); multi-node minikube pitfalls (inotify limits, hostPath storage on the
+    /// control plane only); and the cluster as it is now: the minikube profile's state and node
+    /// count, or the kubeconfig context with `--driver existing`. Every finding that is not fine
+    /// comes with a fix. Changes nothing. Exits 1 when a finding is an error; warnings alone
+    /// exit 0.
+    Doctor(doctor::Args),
 }
 
 /// What every command gets besides its own arguments.

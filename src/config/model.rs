@@ -119,6 +119,10 @@ pub struct Addon {
     /// Overrides the addon's default namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Overrides the upstream chart repository (a mirror, or an air-gapped copy): an
+    /// `https://`/`http://` Helm repository or an `oci://` registry path holding the chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
     /// Helm values merged over platformctl's own for this chart.
     #[serde(default, skip_serializing_if = "serde_yaml::Mapping::is_empty")]
     pub values: serde_yaml::Mapping,

@@ -122,6 +122,74 @@ fn addons(out: &mut Problems, a: &Addons) {
         if let Some(ns) = &addon.namespace {
             dns_label(out, &format!("addons.{key}.namespace"), ns, 63);
         }
+        if let Some(repo) = &addon.repository {
+            let ok = ["https://", "http://", "oci://"]
+                .iter()
+                .any(|s| repo.len() > s.len() && repo.starts_with(s))
+                && !repo.contains(char::is_whitespace);
+            if !ok {
+                out.add(
+                    format!("addons.{key}.repository"),
+                    format!(
+                        "must be an https://, http:// or oci:// chart repository URL, found `{repo}`"
+                    ),
+                );
+            }
+        }
+        helm_values(out, &format!("addons.{key}.values"), &addon.values);
+    }
+    if let Some(kps) = &a.kube_prometheus_stack
+        && let Some(serde_yaml::Value::Mapping(grafana)) = kps.values.get("grafana")
+    {
+        // The admin login comes from a Secret `up` generates: a password here would be a
+        // secret in platform.yaml, and dropping `admin.existingSecret` brings back the chart's
+        // well-known default.
+        for reserved in ["adminPassword", "admin"] {
+            if grafana.contains_key(reserved) {
+                out.add(
+                    format!("addons.kubePrometheusStack.values.grafana.{reserved}"),
+                    "is managed by platformctl: `up` generates the Grafana admin password into a Secret",
+                );
+            }
+        }
+    }
+}
+
+/// Helm values become JSON: keys must be scalars and numbers finite.
+fn helm_values(out: &mut Problems, at: &str, values: &serde_yaml::Mapping) {
+    for (k, v) in values {
+        let key = match k {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            _ => {
+                out.add(
+                    at,
+                    "a Helm values key must be a string, a number or a boolean, not a list or a mapping",
+                );
+                continue;
+            }
+        };
+        helm_value(out, &format!("{at}.{key}"), v);
+    }
+}
+
+fn helm_value(out: &mut Problems, at: &str, v: &serde_yaml::Value) {
+    match v {
+        serde_yaml::Value::Number(n) if n.as_f64().is_some_and(|f| !f.is_finite()) => {
+            out.add(
+                at,
+                format!("`{n}` cannot be passed to Helm: use a finite number"),
+            );
+        }
+        serde_yaml::Value::Mapping(m) => helm_values(out, at, m),
+        serde_yaml::Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                helm_value(out, &format!("{at}[{i}]"), item);
+            }
+        }
+        serde_yaml::Value::Tagged(t) => helm_value(out, at, &t.value),
+        _ => {}
     }
 }
 
@@ -790,6 +858,76 @@ mod tests {
         assert_eq!(parse_memory("128Mi"), Some(134217728.0));
         assert_eq!(parse_memory("1G"), Some(1e9));
         assert_eq!(parse_memory("12Qi"), None);
+    }
+
+    fn problems(addons: &str) -> Vec<(String, String)> {
+        let source = format!(
+            "apiVersion: platformctl.dev/v1alpha1\nkind: Platform\nmetadata: {{name: demo}}\n{addons}\ngitops: {{local: {{}}}}\nenvironments: [{{name: dev, namespace: dev, replicas: 1}}]\nservices:\n  - name: api\n    image: demo/api\n    tags: {{dev: 1.0.0}}\n    port: 8080\n    resources: {{requests: {{cpu: 100m, memory: 64Mi}}, limits: {{cpu: 200m, memory: 128Mi}}}}\n    strategy: {{canary: {{steps: [100]}}}}\n"
+        );
+        match crate::config::parse(std::path::Path::new("platform.yaml"), &source) {
+            Ok(_) => Vec::new(),
+            Err(crate::config::Error::Invalid(ps)) => {
+                ps.into_iter().map(|p| (p.path, p.message)).collect()
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn addon_repository_must_be_a_chart_repository_url() {
+        for ok in [
+            "https://charts.example.com/argo",
+            "http://127.0.0.1:8879",
+            "oci://ghcr.io/prometheus-community/charts",
+        ] {
+            assert_eq!(
+                problems(&format!(
+                    "addons:\n  argocd: {{version: 9.4.17, repository: \"{ok}\"}}"
+                )),
+                [],
+                "{ok}"
+            );
+        }
+        for bad in ["charts.example.com", "https://", "ftp://x", "https://a b"] {
+            let found = problems(&format!(
+                "addons:\n  argoRollouts: {{version: 2.40.9, repository: \"{bad}\"}}"
+            ));
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            assert_eq!(found[0].0, "addons.argoRollouts.repository");
+            assert!(found[0].1.contains("oci://"), "{}", found[0].1);
+        }
+    }
+
+    #[test]
+    fn addon_values_must_fit_json_and_leave_grafana_admin_alone() {
+        assert_eq!(
+            problems(
+                "addons:\n  chaosMesh:\n    version: 2.8.2\n    values:\n      chaosDaemon: {runtime: docker}\n      list: [1, .inf]\n      ? [a]\n      : x\n"
+            ),
+            [
+                (
+                    "addons.chaosMesh.values.list[1]".to_string(),
+                    "`.inf` cannot be passed to Helm: use a finite number".to_string()
+                ),
+                (
+                    "addons.chaosMesh.values".to_string(),
+                    "a Helm values key must be a string, a number or a boolean, not a list or a mapping"
+                        .to_string()
+                ),
+            ]
+        );
+        let found = problems(
+            "addons:\n  kubePrometheusStack:\n    version: 81.4.5\n    values:\n      grafana:\n        adminPassword: hunter2\n        admin: {existingSecret: \"\"}\n        sidecar: {}\n",
+        );
+        let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "addons.kubePrometheusStack.values.grafana.adminPassword",
+                "addons.kubePrometheusStack.values.grafana.admin"
+            ]
+        );
+        assert!(found[0].1.contains("generates the Grafana admin password"));
     }
 
     #[test]

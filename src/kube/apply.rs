@@ -347,7 +347,9 @@ fn manager_in(message: &str) -> Option<String> {
 fn is_invalid(status: &Status) -> bool {
     matches!(status.code, 400 | 422)
         || (status.code == 500
-            && (status.message.contains("failed to create typed patch object")
+            && (status
+                .message
+                .contains("failed to create typed patch object")
                 || status.message.contains("field not declared in schema")))
 }
 
@@ -463,11 +465,19 @@ mod tests {
 
     #[test]
     fn overload_and_server_errors_are_retried() {
-        for (code, reason) in [(429, "TooManyRequests"), (503, "ServiceUnavailable"), (504, "Timeout")] {
-            assert!(retryable(&kube::Error::Api(Box::new(status(code, reason, "busy")))));
+        for (code, reason) in [
+            (429, "TooManyRequests"),
+            (503, "ServiceUnavailable"),
+            (504, "Timeout"),
+        ] {
+            assert!(retryable(&kube::Error::Api(Box::new(status(
+                code, reason, "busy"
+            )))));
         }
         for (code, reason) in [(403, "Forbidden"), (404, "NotFound"), (422, "Invalid")] {
-            assert!(!retryable(&kube::Error::Api(Box::new(status(code, reason, "no")))));
+            assert!(!retryable(&kube::Error::Api(Box::new(status(
+                code, reason, "no"
+            )))));
         }
     }
 
@@ -476,10 +486,22 @@ mod tests {
         let calls = std::sync::atomic::AtomicU32::new(0);
         let r: Result<(), _> = retry(&key(), || {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async { Err(kube::Error::Api(Box::new(status(503, "ServiceUnavailable", "busy")))) }
+            async {
+                Err(kube::Error::Api(Box::new(status(
+                    503,
+                    "ServiceUnavailable",
+                    "busy",
+                ))))
+            }
         })
         .await;
-        assert!(matches!(r, Err(Retried::Unreachable { attempts: ATTEMPTS, .. })));
+        assert!(matches!(
+            r,
+            Err(Retried::Unreachable {
+                attempts: ATTEMPTS,
+                ..
+            })
+        ));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), ATTEMPTS);
     }
 }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::Client;
-use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use kube::core::GroupVersion;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
 use tokio::sync::{Mutex, OnceCell};
 
 /// What the apply engine needs to address a kind.

@@ -104,7 +104,8 @@ impl Manifest {
     }
 
     pub fn is_crd(&self) -> bool {
-        self.group_version().0 == "apiextensions.k8s.io" && self.kind() == "CustomResourceDefinition"
+        self.group_version().0 == "apiextensions.k8s.io"
+            && self.kind() == "CustomResourceDefinition"
     }
 
     /// 0 for namespaces, 1 for CRDs, 2 for everything else: the apply phases.
@@ -195,7 +196,12 @@ mod tests {
         let kinds: Vec<_> = ms.iter().map(Manifest::kind).collect();
         assert_eq!(
             kinds,
-            ["Namespace", "CustomResourceDefinition", "ConfigMap", "Service"]
+            [
+                "Namespace",
+                "CustomResourceDefinition",
+                "ConfigMap",
+                "Service"
+            ]
         );
     }
 

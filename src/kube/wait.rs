@@ -148,7 +148,10 @@ mod tests {
         let err = Error::TimedOut {
             after: Duration::from_secs(300),
             waiting: vec![
-                (key("Application", "shop-dev"), "sync status OutOfSync".into()),
+                (
+                    key("Application", "shop-dev"),
+                    "sync status OutOfSync".into(),
+                ),
                 (key("Application", "shop-prod"), "health Progressing".into()),
             ],
         };

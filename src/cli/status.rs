@@ -1,0 +1,98 @@
+//! `platformctl status`: nodes, addons, applications per environment, rollouts; table or JSON.
+
+use serde_json::json;
+
+use crate::exit::Code;
+use crate::output::{Outcome, Report};
+
+/// Show the platform on one screen: nodes, addons against their pins, Argo CD applications per
+/// environment (sync and health), and rollouts with phase, canary step and weight.
+///
+/// Reads only. Exits 0 whatever it finds; `-o json` gives a `StatusReport` whose `status` is
+/// `Healthy` or `Degraded`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub cluster: super::up::ClusterArgs,
+}
+
+pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome> {
+    let Args { cluster } = args;
+    let platform = cluster.platform(ctx)?;
+    let target = crate::cluster::locate(&platform.cluster)?;
+    let client = crate::kube::client(target.kubeconfig.as_ref(), target.context.as_deref()).await?;
+    let helm = crate::addons::Helm::locate().ok().map(|mut h| {
+        if let Some(k) = &target.kubeconfig {
+            h = h.kubeconfig(k);
+        }
+        if let Some(c) = &target.context {
+            h = h.context(c);
+        }
+        h
+    });
+    let status = crate::status::collect(&platform, &client, helm.as_ref()).await?;
+    let mut text = String::from("NODES\n");
+    for n in &status.nodes {
+        text.push_str(&format!(
+            "  {:<24} {:<9} {:<15} {}\n",
+            n.name,
+            if n.ready { "Ready" } else { "NotReady" },
+            n.roles,
+            n.version
+        ));
+    }
+    text.push_str("ADDONS\n");
+    for a in &status.addons {
+        text.push_str(&format!(
+            "  {:<22} {:<14} {:<30} {}\n",
+            a.release,
+            a.namespace,
+            format!("{} {}", a.chart, a.deployed.as_deref().unwrap_or("-")),
+            if a.deployed.as_deref().is_some_and(|d| d != a.pinned) {
+                format!("{} (pinned {})", a.status, a.pinned)
+            } else {
+                a.status.clone()
+            }
+        ));
+    }
+    text.push_str("APPLICATIONS\n");
+    if status.apps.is_empty() {
+        text.push_str("  none (run `platformctl up`)\n");
+    }
+    for a in &status.apps {
+        text.push_str(&format!(
+            "  {:<8} {:<32} {:<10} {}\n",
+            a.environment, a.name, a.sync, a.health
+        ));
+    }
+    text.push_str("ROLLOUTS\n");
+    if status.rollouts.is_empty() {
+        text.push_str("  none\n");
+    }
+    for r in &status.rollouts {
+        text.push_str(&format!(
+            "  {:<8} {:<24} {:<12} step {:<5} weight {:<4} {}\n",
+            r.environment,
+            r.name,
+            r.phase,
+            r.step.as_deref().unwrap_or("-"),
+            r.weight.map_or("-".to_string(), |w| format!("{w}%")),
+            r.message
+        ));
+    }
+    let healthy = status.healthy();
+    Ok(Outcome {
+        code: Code::Success,
+        report: Report {
+            kind: "StatusReport",
+            status: if healthy { "Healthy" } else { "Degraded" },
+            fields: json!({
+                "nodes": status.nodes,
+                "addons": status.addons,
+                "applications": status.apps,
+                "rollouts": status.rollouts,
+            }),
+            text,
+        },
+    })
+}

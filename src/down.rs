@@ -1,0 +1,156 @@
+//! `down --keep-cluster`: removes exactly what `up` created, in the order that lets each owner
+//! clean up after itself: the platform's Argo CD applications first (their finalizer has Argo CD
+//! delete what they deployed), then the projects, then the Helm releases, then the namespaces
+//! and Secrets carrying `up`'s labels. Deleting the whole minikube profile is the cluster
+//! driver's job, not this module's.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use serde::Serialize;
+
+use crate::addons::{self, Helm, Removal};
+use crate::config::Platform;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot delete {what}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Helm(#[from] addons::Error),
+    #[error("{what}s still exist after {} s: {}", timeout.as_secs(), names.join(", "))]
+    Stuck {
+        what: &'static str,
+        names: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Stuck { .. } => Some(
+                "Argo CD removes an application's finalizer once it has deleted what the application deployed; is its application controller running? `platformctl down --keep-cluster` may be run again".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind), plural)
+}
+
+fn selector(platform: &Platform) -> String {
+    format!(
+        "app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/part-of={}",
+        platform.metadata.name
+    )
+}
+
+/// Removes what `up` created; `on_removed` hears of each thing as it goes.
+pub async fn keep_cluster(
+    platform: &Platform,
+    client: &Client,
+    helm: &Helm,
+    timeout: Duration,
+    on_removed: &(dyn Fn(&Removed) + Sync),
+) -> Result<Vec<Removed>, Error> {
+    let mut removed = Vec::new();
+    let mut note = |kind: &str, name: String| {
+        let r = Removed {
+            kind: kind.to_string(),
+            name,
+        };
+        on_removed(&r);
+        removed.push(r);
+    };
+    let argocd_ns = addons::plan(platform, &addons::Facts::default())
+        .into_iter()
+        .find(|r| r.kind == addons::Kind::Argocd)
+        .map_or_else(|| "argocd".to_string(), |r| r.namespace);
+    let lp = ListParams::default().labels(&selector(platform));
+    // Applications, then projects: each waited until gone (finalizers run).
+    for (kind, plural) in [("Application", "applications"), ("AppProject", "appprojects")] {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &argocd_ns, &resource(kind, plural));
+        let items = match api.list(&lp).await {
+            Ok(l) => l.items,
+            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+            Err(source) => return Err(Error::Kube { what: format!("{kind}s"), source }),
+        };
+        for item in &items {
+            let name = item.metadata.name.clone().unwrap_or_default();
+            match api.delete(&name, &DeleteParams::foreground()).await {
+                Ok(_) => note(kind, format!("{argocd_ns}/{name}")),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(source) => return Err(Error::Kube { what: format!("{kind} `{name}`"), source }),
+            }
+        }
+        gone(&api, &lp, kind, timeout).await?;
+    }
+    for release in addons::plan(platform, &addons::Facts::default()) {
+        if helm.uninstall(&release.name, &release.namespace).await? == Removal::Uninstalled {
+            note("HelmRelease", format!("{}/{}", release.namespace, release.name));
+        }
+    }
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let list = namespaces
+        .list(&lp)
+        .await
+        .map_err(|source| Error::Kube { what: "namespaces".into(), source })?;
+    for ns in list.items {
+        let name = ns.metadata.name.unwrap_or_default();
+        if crate::up::SYSTEM_NAMESPACES.contains(&name.as_str()) {
+            continue;
+        }
+        match namespaces.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => note("Namespace", name),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(source) => return Err(Error::Kube { what: format!("namespace `{name}`"), source }),
+        }
+    }
+    // Secrets `up` made in namespaces that are not its own (none by default; kept for a
+    // platform whose environment lives in a shared namespace).
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(client.clone());
+    if let Ok(list) = secrets.list(&lp).await {
+        for s in list.items {
+            let (ns, name) = (s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default());
+            let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+            if api.delete(&name, &DeleteParams::default()).await.is_ok() {
+                note("Secret", format!("{ns}/{name}"));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+async fn gone(api: &Api<DynamicObject>, lp: &ListParams, what: &'static str, timeout: Duration) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let names: Vec<String> = match api.list(lp).await {
+            Ok(l) => l.items.into_iter().filter_map(|o| o.metadata.name).collect(),
+            Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
+            Err(source) => return Err(Error::Kube { what: what.to_string(), source }),
+        };
+        if names.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Stuck { what, names, timeout });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

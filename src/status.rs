@@ -1,0 +1,325 @@
+//! `status`: one read-only look at the platform: nodes, addons (Helm releases against their
+//! pins), Argo CD applications per environment, and rollouts with phase, step and weight.
+//!
+//! Reads only; never changes the cluster. The CLI formats the result.
+
+use k8s_openapi::api::core::v1::Node;
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::addons::{self, Helm};
+use crate::config::Platform;
+use crate::ready::{self, Readiness};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeRow {
+    pub name: String,
+    pub ready: bool,
+    pub roles: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddonRow {
+    pub release: String,
+    pub namespace: String,
+    pub chart: String,
+    pub pinned: String,
+    /// The deployed chart version, if installed.
+    pub deployed: Option<String>,
+    /// Helm's status of the release, or `not installed`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppRow {
+    pub environment: String,
+    pub name: String,
+    pub sync: String,
+    pub health: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutRow {
+    pub environment: String,
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+    pub message: String,
+    /// `current/total` canary step, when a canary.
+    pub step: Option<String>,
+    /// Canary weight in percent, when a canary.
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub nodes: Vec<NodeRow>,
+    pub addons: Vec<AddonRow>,
+    pub apps: Vec<AppRow>,
+    pub rollouts: Vec<RolloutRow>,
+}
+
+impl Status {
+    /// Everything Ready, installed at its pin, Synced/Healthy.
+    pub fn healthy(&self) -> bool {
+        self.nodes.iter().all(|n| n.ready)
+            && self
+                .addons
+                .iter()
+                .all(|a| a.deployed.as_deref() == Some(&a.pinned) && a.status == "deployed")
+            && self
+                .apps
+                .iter()
+                .all(|a| a.sync == "Synced" && a.health == "Healthy")
+            && self.rollouts.iter().all(|r| r.phase == "Healthy")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {what} from the cluster")]
+    Kube {
+        what: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Helm(#[from] addons::Error),
+}
+
+fn kube_err(what: &'static str) -> impl FnOnce(kube::Error) -> Error {
+    move |source| Error::Kube { what, source }
+}
+
+pub async fn collect(
+    platform: &Platform,
+    client: &Client,
+    helm: Option<&Helm>,
+) -> Result<Status, Error> {
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(kube_err("nodes"))?
+        .items
+        .iter()
+        .map(node_row)
+        .collect();
+    let mut addon_rows = Vec::new();
+    for release in addons::plan(platform, &addons::Facts::default()) {
+        let deployed = match helm {
+            Some(h) => h.release(&release.name, &release.namespace).await?,
+            None => None,
+        };
+        addon_rows.push(AddonRow {
+            release: release.name.clone(),
+            namespace: release.namespace.clone(),
+            chart: release.chart.clone(),
+            pinned: release.version.clone(),
+            deployed: deployed.as_ref().map(|d| d.version.clone()),
+            status: deployed.map_or_else(
+                || {
+                    if helm.is_some() {
+                        "not installed".to_string()
+                    } else {
+                        "unknown (no helm)".to_string()
+                    }
+                },
+                |d| {
+                    serde_json::to_value(d.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                },
+            ),
+        });
+    }
+    let apps = apps(platform, client).await?;
+    let rollouts = rollouts(platform, client).await?;
+    Ok(Status {
+        nodes,
+        addons: addon_rows,
+        apps,
+        rollouts,
+    })
+}
+
+fn node_row(n: &Node) -> NodeRow {
+    let status = n.status.as_ref();
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let mut roles: Vec<&str> = n
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/"))
+        .collect();
+    roles.sort();
+    NodeRow {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        ready,
+        roles: if roles.is_empty() {
+            "<none>".into()
+        } else {
+            roles.join(",")
+        },
+        version: status
+            .and_then(|s| s.node_info.as_ref())
+            .map(|i| i.kubelet_version.clone())
+            .unwrap_or_default(),
+    }
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Lists `ar` in `ns`; a kind the cluster does not serve (its CRD absent) is an empty list.
+async fn list(
+    client: &Client,
+    ar: &ApiResource,
+    ns: &str,
+    what: &'static str,
+) -> Result<Vec<DynamicObject>, Error> {
+    match Api::<DynamicObject>::namespaced_with(client.clone(), ns, ar)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => Ok(l.items),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
+        Err(e) => Err(kube_err(what)(e)),
+    }
+}
+
+async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error> {
+    let ar = resource("argoproj.io", "v1alpha1", "Application", "applications");
+    let ns = addons::plan(platform, &addons::Facts::default())
+        .into_iter()
+        .find(|r| r.kind == addons::Kind::Argocd)
+        .map_or_else(|| "argocd".to_string(), |r| r.namespace);
+    let mut rows = Vec::new();
+    for app in list(client, &ar, &ns, "Argo CD applications").await? {
+        let labels = app.metadata.labels.clone().unwrap_or_default();
+        if labels.get("app.kubernetes.io/part-of") != Some(&platform.metadata.name) {
+            continue;
+        }
+        let v = &app.data["status"];
+        rows.push(AppRow {
+            environment: labels
+                .get("platformctl.dev/environment")
+                .cloned()
+                .unwrap_or_default(),
+            name: app.metadata.name.clone().unwrap_or_default(),
+            sync: v["sync"]["status"]
+                .as_str()
+                .unwrap_or("Unknown")
+                .to_string(),
+            health: v["health"]["status"]
+                .as_str()
+                .unwrap_or("Unknown")
+                .to_string(),
+        });
+    }
+    rows.sort_by(|a, b| (&a.environment, &a.name).cmp(&(&b.environment, &b.name)));
+    Ok(rows)
+}
+
+async fn rollouts(platform: &Platform, client: &Client) -> Result<Vec<RolloutRow>, Error> {
+    let ar = resource("argoproj.io", "v1alpha1", "Rollout", "rollouts");
+    let mut rows = Vec::new();
+    for env in &platform.environments {
+        for r in list(client, &ar, &env.namespace, "rollouts").await? {
+            let value = serde_json::to_value(&r).unwrap_or_default();
+            rows.push(rollout_row(&env.name, &value));
+        }
+    }
+    Ok(rows)
+}
+
+/// Phase by Argo's rules (`ready::of`), canary step `current/total` and weight: the last
+/// `setWeight` at or before the current step (100 once the rollout is complete).
+pub fn rollout_row(environment: &str, r: &Value) -> RolloutRow {
+    let (phase, message) = match ready::of(r) {
+        Some(Readiness::Ready) | None => ("Healthy", String::new()),
+        Some(Readiness::Waiting(m)) => ("Progressing", m),
+        Some(Readiness::Paused(m)) => ("Paused", m),
+        Some(Readiness::Failed(m)) => ("Degraded", m),
+    };
+    let steps = r["spec"]["strategy"]["canary"]["steps"].as_array();
+    let (step, weight) = match steps {
+        Some(steps) => {
+            let current = r["status"]["currentStepIndex"].as_u64().unwrap_or(0) as usize;
+            let current = current.min(steps.len());
+            let weight = if current >= steps.len() {
+                100
+            } else {
+                steps[..=current]
+                    .iter()
+                    .rev()
+                    .find_map(|s| s["setWeight"].as_i64())
+                    .map_or(0, |w| {
+                        if current == 0 && steps[0]["setWeight"].is_null() {
+                            0
+                        } else {
+                            w
+                        }
+                    })
+            };
+            (Some(format!("{current}/{}", steps.len())), Some(weight))
+        }
+        None => (None, None),
+    };
+    RolloutRow {
+        environment: environment.to_string(),
+        namespace: r["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        name: r["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        phase: phase.to_string(),
+        message,
+        step,
+        weight,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canary(index: u64, generation: i64, observed: &str) -> Value {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "customer-api", "namespace": "prod", "generation": generation},
+            "spec": {"replicas": 3, "strategy": {"canary": {"steps": [
+                {"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": "1m"}}, {"setWeight": 100}
+            ]}}},
+            "status": {"currentStepIndex": index, "observedGeneration": observed, "phase": "Paused",
+                "pauseConditions": [{"reason": "CanaryPauseStep"}], "message": "CanaryPauseStep"}
+        })
+    }
+
+    #[test]
+    fn canary_step_and_weight_come_from_the_current_step() {
+        let row = rollout_row("prod", &canary(1, 2, "2"));
+        assert_eq!(row.step.as_deref(), Some("1/5"));
+        assert_eq!(row.weight, Some(20));
+        let row = rollout_row("prod", &canary(3, 2, "2"));
+        assert_eq!((row.step.as_deref(), row.weight), (Some("3/5"), Some(50)));
+        let row = rollout_row("prod", &canary(5, 2, "2"));
+        assert_eq!((row.step.as_deref(), row.weight), (Some("5/5"), Some(100)));
+    }
+}

@@ -1,0 +1,717 @@
+//! The step implementations. Each reads the cluster first and changes only what differs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams, PostParams};
+
+use super::objects::{self, Source};
+use super::{Credential, Endpoint, Progress, Settings, Step, StepStatus};
+use crate::addons::{self, Change, Helm};
+use crate::cluster::{self, Target};
+use crate::config::Driver;
+use crate::kube::{Action, Applied, Applier, Manifest, Options, manifest, wait};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn err(message: impl Into<String>) -> BoxError {
+    message.into().into()
+}
+
+/// What earlier steps learned, for later ones.
+#[derive(Default)]
+pub struct State {
+    target: Option<Target>,
+    client: Option<Client>,
+    facts: addons::Facts,
+}
+
+pub struct Outcome {
+    pub changes: Vec<String>,
+    pub detail: String,
+    pub skipped: bool,
+}
+
+impl Outcome {
+    pub fn status(&self) -> StepStatus {
+        if self.skipped {
+            StepStatus::Skipped
+        } else if self.changes.is_empty() {
+            StepStatus::Unchanged
+        } else {
+            StepStatus::Changed
+        }
+    }
+    fn skipped(detail: impl Into<String>) -> Outcome {
+        Outcome {
+            changes: Vec::new(),
+            detail: detail.into(),
+            skipped: true,
+        }
+    }
+    fn done(changes: Vec<String>, detail: impl Into<String>) -> Outcome {
+        Outcome {
+            changes,
+            detail: detail.into(),
+            skipped: false,
+        }
+    }
+}
+
+pub async fn run(
+    step: Step,
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
+    match step {
+        Step::Preflight => preflight(settings).await,
+        Step::Cluster => cluster_step(settings, state).await,
+        Step::Namespaces => {
+            let client = connect(settings, state).await?;
+            apply(
+                settings,
+                client,
+                objects::namespaces(&settings.platform),
+                progress,
+                step,
+            )
+            .await
+        }
+        Step::Secrets => secrets(settings, state).await,
+        Step::Addons => addons_step(settings, state, progress).await,
+        Step::Images => images(settings, state, progress).await,
+        Step::Gitops => gitops(settings).await,
+        Step::Apps => {
+            let client = connect(settings, state).await?;
+            apply(
+                settings,
+                client,
+                argocd_manifests(settings)?,
+                progress,
+                step,
+            )
+            .await
+        }
+        Step::Wait => wait_apps(settings, state, progress).await,
+    }
+}
+
+/// What the step would do, without touching anything.
+pub fn preview(step: Step, settings: &Settings) -> String {
+    let p = &settings.platform;
+    match step {
+        Step::Cluster => match p.cluster.driver {
+            Driver::Minikube => format!(
+                "minikube profile `{}`: {} nodes, {} CPUs and {} MiB each, Kubernetes {}",
+                p.cluster.profile,
+                p.cluster.nodes,
+                p.cluster.cpus,
+                p.cluster.memory,
+                p.cluster.kubernetes_version
+            ),
+            Driver::Existing => format!(
+                "existing cluster, context {}",
+                p.cluster
+                    .context
+                    .as_deref()
+                    .map_or("(current)".to_string(), |c| format!("`{c}`"))
+            ),
+        },
+        Step::Addons => addons::plan(p, &addons::Facts::default())
+            .iter()
+            .map(|r| format!("{} {} ({})", r.chart, r.version, r.namespace))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Step::Namespaces => objects::namespaces(p)
+            .iter()
+            .filter(|m| m.kind() == "Namespace")
+            .map(|m| m.name().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Step::Secrets => objects::secrets(
+            p,
+            &settings.project,
+            &addons::plan(p, &addons::Facts::default()),
+        )
+        .iter()
+        .map(|s| format!("{}/{}", s.namespace, s.name))
+        .collect::<Vec<_>>()
+        .join(", "),
+        Step::Gitops => match (&p.gitops.remote, &p.gitops.local) {
+            (Some(r), _) => format!("{} branch {}", r.url, r.branch),
+            (None, Some(l)) => format!("in-cluster git server in namespace {}", l.namespace),
+            (None, None) => "no source".into(),
+        },
+        Step::Apps | Step::Wait => argocd_manifests(settings)
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| step == Step::Apps || m.kind() == "Application")
+                    .map(|m| format!("{} {}", m.kind(), m.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_else(|e| e.to_string()),
+        Step::Images if p.cluster.driver == Driver::Existing => {
+            "skipped: an existing cluster pulls its images from their registry".into()
+        }
+        Step::Images | Step::Preflight => step.describe().into(),
+    }
+}
+
+async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
+    let on_disk = crate::render::read(&settings.project).map_err(|e| {
+        err(format!(
+            "cannot read the rendered tree in `{}`: {e}",
+            settings.project.display()
+        ))
+    })?;
+    let stale: Vec<&String> = settings
+        .tree
+        .iter()
+        .filter(|(path, text)| on_disk.get(*path) != Some(*text))
+        .map(|(path, _)| path)
+        .chain(on_disk.keys().filter(|p| !settings.tree.contains_key(*p)))
+        .collect();
+    if !stale.is_empty() {
+        return Err(crate::exit::UsageError::new(format!(
+            "the rendered tree on disk differs from platform.yaml in {} file(s), e.g. `{}`: Argo CD would deploy the old one",
+            stale.len(),
+            stale[0]
+        ))
+        .hint("run `platformctl render`, commit and push the tree, then `platformctl up` again")
+        .into());
+    }
+    let mut found = Vec::new();
+    if settings.steps.contains(&Step::Addons)
+        && !addons::plan(&settings.platform, &addons::Facts::default()).is_empty()
+    {
+        let helm = Helm::locate()?;
+        found.push(format!("helm {}", helm.version().await?));
+    }
+    if settings.steps.contains(&Step::Gitops) && settings.platform.gitops.remote.is_some() {
+        which("git")?;
+        found.push("git".into());
+    }
+    Ok(Outcome::done(
+        Vec::new(),
+        format!(
+            "{} rendered files match platform.yaml; {}",
+            settings.tree.len(),
+            if found.is_empty() {
+                "no tools needed".into()
+            } else {
+                found.join(", ")
+            }
+        ),
+    ))
+}
+
+fn which(tool: &str) -> Result<std::path::PathBuf, BoxError> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            err(format!(
+                "`{tool}` is not on PATH: install it (the GitOps source is read with git)"
+            ))
+        })
+}
+
+async fn target(settings: &Settings, state: &mut State) -> Result<Target, BoxError> {
+    if let Some(t) = &state.target {
+        return Ok(t.clone());
+    }
+    // Without the cluster step (`--only`/`--skip`), connect without starting anything.
+    let t = cluster::locate(&settings.platform.cluster)?;
+    state.target = Some(t.clone());
+    Ok(t)
+}
+
+async fn connect(settings: &Settings, state: &mut State) -> Result<Client, BoxError> {
+    if let Some(c) = &state.client {
+        return Ok(c.clone());
+    }
+    let t = target(settings, state).await?;
+    let client = crate::kube::client(t.kubeconfig.as_ref(), t.context.as_deref()).await?;
+    state.client = Some(client.clone());
+    Ok(client)
+}
+
+async fn cluster_step(settings: &Settings, state: &mut State) -> Result<Outcome, BoxError> {
+    let before = if settings.platform.cluster.driver == Driver::Minikube {
+        Some(
+            cluster::minikube::Minikube::from_env()
+                .status(&settings.platform.cluster.profile)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let t = cluster::ensure(&settings.platform.cluster).await?;
+    state.target = Some(t);
+    let client = connect(settings, state).await?;
+    let version = client
+        .apiserver_version()
+        .await
+        .map_err(|e| err(format!("the API server does not answer: {e}")))?;
+    let nodes: Vec<Node> = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    state.facts = addons::Facts::from_nodes(&nodes);
+    let ready = nodes
+        .iter()
+        .filter(|n| {
+            n.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .count();
+    let mut changes = Vec::new();
+    if let Some(before) = before
+        && !matches!(before, cluster::minikube::ProfileStatus::Running { .. })
+    {
+        changes.push(format!(
+            "minikube profile `{}` started",
+            settings.platform.cluster.profile
+        ));
+    }
+    Ok(Outcome::done(
+        changes,
+        format!(
+            "Kubernetes {}, {ready}/{} nodes Ready",
+            version.git_version,
+            nodes.len()
+        ),
+    ))
+}
+
+async fn apply(
+    settings: &Settings,
+    client: Client,
+    manifests: Vec<Manifest>,
+    progress: &dyn Progress,
+    step: Step,
+) -> Result<Outcome, BoxError> {
+    let manifests = manifest::order(manifests)?;
+    let engine = Applier::new(
+        client,
+        Options {
+            force_conflicts: settings.force_conflicts,
+            dry_run: settings.server_dry_run,
+            ..Options::default()
+        },
+    );
+    let applied = engine
+        .apply(&manifests, &|a: &Applied| {
+            if a.action != Action::Unchanged {
+                progress.message(step, &format!("{} {:?}", a.key, a.action).to_lowercase());
+            }
+        })
+        .await?;
+    let changes: Vec<String> = applied
+        .iter()
+        .filter(|a| a.action != Action::Unchanged)
+        .map(|a| format!("{} {}", a.key, format!("{:?}", a.action).to_lowercase()))
+        .collect();
+    let detail = format!(
+        "{} objects, {} changed{}",
+        applied.len(),
+        changes.len(),
+        if settings.server_dry_run {
+            " (server dry run)"
+        } else {
+            ""
+        }
+    );
+    Ok(Outcome::done(changes, detail))
+}
+
+fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
+    let mut out = Vec::new();
+    for (path, text) in settings.tree.range("argocd/".to_string()..) {
+        if !path.starts_with("argocd/") {
+            break;
+        }
+        out.extend(manifest::parse(path, text)?);
+    }
+    Ok(out)
+}
+
+async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxError> {
+    let client = connect(settings, state).await?;
+    let releases = addons::plan(&settings.platform, &state.facts);
+    let specs = objects::secrets(&settings.platform, &settings.project, &releases);
+    let mut changes = Vec::new();
+    let mut from_files = Vec::new();
+    for spec in &specs {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
+        match &spec.source {
+            Source::File(path) => {
+                let mut values = spec.fixed.clone();
+                values.extend(
+                    objects::read_env_file(path)
+                        .map_err(|e| Box::new(crate::exit::UsageError::new(e)) as BoxError)?,
+                );
+                from_files.push(Manifest::new(
+                    path.display().to_string(),
+                    objects::secret_object(&settings.platform, spec, &values),
+                )?);
+            }
+            Source::Generated(keys) => {
+                if api.get_opt(&spec.name).await?.is_some() {
+                    continue;
+                }
+                let mut values = spec.fixed.clone();
+                for k in keys {
+                    values.insert(k.clone(), objects::random_value()?);
+                }
+                let secret: Secret = serde_json::from_value(objects::secret_object(
+                    &settings.platform,
+                    spec,
+                    &values,
+                ))?;
+                let mut pp = PostParams::default();
+                if settings.server_dry_run {
+                    pp.dry_run = true;
+                }
+                match api.create(&pp, &secret).await {
+                    Ok(_) => changes.push(format!(
+                        "Secret `{}/{}` generated",
+                        spec.namespace, spec.name
+                    )),
+                    // Created by a run that was interrupted after the request: keep that one.
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    let mut detail = format!("{} Secrets", specs.len());
+    if !from_files.is_empty() {
+        let applied = apply(settings, client, from_files, &NoProgress, Step::Secrets).await?;
+        changes.extend(applied.changes);
+        detail.push_str(" (some from .platformctl/secrets)");
+    }
+    Ok(Outcome::done(changes, detail))
+}
+
+struct NoProgress;
+impl Progress for NoProgress {
+    fn started(&self, _: Step, _: usize, _: usize) {}
+    fn message(&self, _: Step, _: &str) {}
+    fn finished(&self, _: Step, _: &super::StepReport) {}
+}
+
+fn helm_for(target: &Target) -> Result<Helm, BoxError> {
+    let mut helm = Helm::locate()?;
+    if let Some(k) = &target.kubeconfig {
+        helm = helm.kubeconfig(k);
+    }
+    if let Some(c) = &target.context {
+        helm = helm.context(c);
+    }
+    Ok(helm)
+}
+
+async fn addons_step(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
+    let releases = addons::plan(&settings.platform, &state.facts);
+    if releases.is_empty() {
+        return Ok(Outcome::skipped("no addon is enabled"));
+    }
+    if settings.server_dry_run {
+        return Ok(Outcome::skipped(
+            "server dry run: Helm releases are left alone",
+        ));
+    }
+    let t = target(settings, state).await?;
+    let helm = helm_for(&t)?;
+    let results = helm
+        .converge_all(&releases, 3, |r, result| {
+            if let Ok(change) = result {
+                progress.message(
+                    Step::Addons,
+                    &format!("{} {:?}", r.name, change).to_lowercase(),
+                );
+            }
+        })
+        .await;
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    for (release, result) in releases.iter().zip(results) {
+        match result? {
+            Change::Unchanged => unchanged += 1,
+            c => changes.push(format!(
+                "release `{}` ({} {}) {}",
+                release.name,
+                release.chart,
+                release.version,
+                format!("{c:?}").to_lowercase()
+            )),
+        }
+    }
+    let detail = format!(
+        "{} releases, {} changed, {unchanged} unchanged",
+        releases.len(),
+        changes.len()
+    );
+    Ok(Outcome::done(changes, detail))
+}
+
+async fn images(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
+    if settings.platform.cluster.driver == Driver::Existing {
+        return Ok(Outcome::skipped(
+            "existing cluster: images are pulled from their registry",
+        ));
+    }
+    if settings.server_dry_run {
+        return Ok(Outcome::skipped("server dry run: no image is built"));
+    }
+    let _ = target(settings, state).await?;
+    let minikube = cluster::minikube::Minikube::from_env();
+    let services = settings.project.join("examples/services");
+    let builds = cluster::minikube::args::image_builds(&settings.platform, &services);
+    let profile = &settings.platform.cluster.profile;
+    let mut changes = Vec::new();
+    for build in &builds {
+        progress.message(Step::Images, &format!("building {}", build.image));
+        minikube.build_image(profile, build).await?;
+        changes.push(format!("image {} built into every node", build.image));
+    }
+    Ok(Outcome::done(changes, format!("{} images", builds.len())))
+}
+
+async fn gitops(settings: &Settings) -> Result<Outcome, BoxError> {
+    let g = &settings.platform.gitops;
+    let Some(remote) = &g.remote else {
+        return Err(Box::new(
+            crate::exit::UsageError::new(
+                "gitops.local (the in-cluster git server) cannot be set up by this version of up",
+            )
+            .hint("set `gitops.remote.url` to a repository Argo CD can read, and push the rendered tree to it"),
+        ));
+    };
+    let refname = format!("refs/heads/{}", remote.branch);
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("git")
+            .args(["ls-remote", "--exit-code", &remote.url, &refname])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .map_err(|_| {
+        err(format!(
+            "`git ls-remote {}` did not answer within 30 s",
+            remote.url
+        ))
+    })??;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = if out.status.code() == Some(2) {
+            format!(
+                "branch `{}` does not exist in `{}`",
+                remote.branch, remote.url
+            )
+        } else {
+            format!("cannot read `{}`: {}", remote.url, stderr.trim())
+        };
+        return Err(err(what));
+    }
+    let sha: String = String::from_utf8_lossy(&out.stdout)
+        .chars()
+        .take(12)
+        .collect();
+    Ok(Outcome::done(
+        Vec::new(),
+        format!("{} {} at {sha}", remote.url, remote.branch),
+    ))
+}
+
+async fn wait_apps(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
+    if settings.server_dry_run {
+        return Ok(Outcome::skipped("server dry run: nothing to wait for"));
+    }
+    let client = connect(settings, state).await?;
+    let apps: Vec<Manifest> = argocd_manifests(settings)?
+        .into_iter()
+        .filter(|m| m.kind() == "Application")
+        .collect();
+    if apps.is_empty() {
+        return Ok(Outcome::skipped("no Argo CD application"));
+    }
+    let resource = kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
+        "applications",
+    );
+    let targets = apps
+        .iter()
+        .map(|m| wait::Target {
+            key: m.key(),
+            api: Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                m.namespace().unwrap_or("argocd"),
+                &resource,
+            ),
+            name: m.name().to_string(),
+        })
+        .collect();
+    wait::all_ready(targets, settings.timeout, &|key, readiness| {
+        progress.message(Step::Wait, &format!("{key}: {readiness:?}"));
+    })
+    .await?;
+    Ok(Outcome::done(
+        Vec::new(),
+        format!("{} applications Synced and Healthy", apps.len()),
+    ))
+}
+
+/// How to reach Argo CD, Grafana, Prometheus and the services: port-forwards to the Services
+/// found in the addons' namespaces, ingress hosts for environments that have one.
+pub async fn endpoints(settings: &Settings, state: &State) -> Vec<Endpoint> {
+    let mut out = Vec::new();
+    let Some(client) = &state.client else {
+        return out;
+    };
+    let context = state
+        .target
+        .as_ref()
+        .and_then(|t| t.context.as_ref())
+        .map(|c| format!(" --context {c}"))
+        .unwrap_or_default();
+    let releases = addons::plan(&settings.platform, &state.facts);
+    let wanted: [(&str, addons::Kind, &str, u16); 3] = [
+        ("Argo CD", addons::Kind::Argocd, "argocd-server", 8080),
+        (
+            "Grafana",
+            addons::Kind::KubePrometheusStack,
+            "grafana",
+            3000,
+        ),
+        (
+            "Prometheus",
+            addons::Kind::KubePrometheusStack,
+            "prometheus",
+            9090,
+        ),
+    ];
+    for (name, kind, suffix, local) in wanted {
+        let Some(release) = releases.iter().find(|r| r.kind == kind) else {
+            continue;
+        };
+        let services: Vec<Service> =
+            match Api::<Service>::namespaced(client.clone(), &release.namespace)
+                .list(&ListParams::default())
+                .await
+            {
+                Ok(l) => l.items,
+                Err(_) => continue,
+            };
+        let found = services.iter().find(|s| {
+            s.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.ends_with(suffix))
+        });
+        if let Some(svc) = found {
+            let port = svc
+                .spec
+                .as_ref()
+                .and_then(|s| s.ports.as_ref())
+                .and_then(|p| p.first())
+                .map_or(80, |p| p.port);
+            out.push(Endpoint {
+                name: name.to_string(),
+                how: format!(
+                    "kubectl{context} -n {} port-forward svc/{} {local}:{port}  (then http://localhost:{local})",
+                    release.namespace,
+                    svc.metadata.name.as_deref().unwrap_or_default()
+                ),
+            });
+        }
+    }
+    for env in &settings.platform.environments {
+        for service in &settings.platform.services {
+            if !service.tags.contains_key(&env.name) {
+                continue;
+            }
+            let how = match &env.ingress {
+                Some(i) => format!(
+                    "http://{}.{}/ (ingress class {})",
+                    service.name, i.domain, i.class_name
+                ),
+                None => format!(
+                    "kubectl{context} -n {} port-forward svc/{} 8080:{}",
+                    env.namespace, service.name, service.port
+                ),
+            };
+            out.push(Endpoint {
+                name: format!("{} ({})", service.name, env.name),
+                how,
+            });
+        }
+    }
+    out
+}
+
+/// The generated logins: Argo CD's initial admin password and each addon's Secret.
+pub async fn credentials(settings: &Settings) -> Result<Vec<Credential>, BoxError> {
+    let mut state = State::default();
+    let client = connect(settings, &mut state).await?;
+    let mut out = Vec::new();
+    let releases = addons::plan(&settings.platform, &addons::Facts::default());
+    let read = |ns: String, name: &'static str| {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        async move { api.get_opt(name).await }
+    };
+    if let Some(argocd) = releases.iter().find(|r| r.kind == addons::Kind::Argocd)
+        && let Some(s) = read(argocd.namespace.clone(), "argocd-initial-admin-secret").await?
+    {
+        out.push(Credential {
+            name: "Argo CD".into(),
+            user: "admin".into(),
+            password: value(&s, "password"),
+        });
+    }
+    for r in &releases {
+        if let Some(c) = &r.credentials {
+            let api: Api<Secret> = Api::namespaced(client.clone(), &c.namespace);
+            if let Some(s) = api.get_opt(&c.name).await? {
+                out.push(Credential {
+                    name: format!("{} ({})", r.chart, c.name),
+                    user: value(&s, &c.user_key),
+                    password: value(&s, &c.password_key),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn value(secret: &Secret, key: &str) -> String {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d: &BTreeMap<String, k8s_openapi::ByteString>| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .unwrap_or_default()
+}
