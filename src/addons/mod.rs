@@ -20,7 +20,6 @@ pub use helm::{Change, Deployed, ENV as HELM_ENV, Helm, Removal, Status};
 pub use plan::{
     Credentials, Facts, GRAFANA_ADMIN_SECRET, Kind, Release, chaos_daemon, plan, runtime_of,
 };
-pub use values::{merge as merge_values, same as same_values};
 
 /// The release a helm command was about.
 #[derive(Debug, Clone, PartialEq, Eq)]
