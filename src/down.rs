@@ -51,7 +51,10 @@ impl Error {
 }
 
 fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind), plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
+        plural,
+    )
 }
 
 fn selector(platform: &Platform) -> String {
@@ -84,33 +87,50 @@ pub async fn keep_cluster(
         .map_or_else(|| "argocd".to_string(), |r| r.namespace);
     let lp = ListParams::default().labels(&selector(platform));
     // Applications, then projects: each waited until gone (finalizers run).
-    for (kind, plural) in [("Application", "applications"), ("AppProject", "appprojects")] {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &argocd_ns, &resource(kind, plural));
+    for (kind, plural) in [
+        ("Application", "applications"),
+        ("AppProject", "appprojects"),
+    ] {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), &argocd_ns, &resource(kind, plural));
         let items = match api.list(&lp).await {
             Ok(l) => l.items,
             Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
-            Err(source) => return Err(Error::Kube { what: format!("{kind}s"), source }),
+            Err(source) => {
+                return Err(Error::Kube {
+                    what: format!("{kind}s"),
+                    source,
+                });
+            }
         };
         for item in &items {
             let name = item.metadata.name.clone().unwrap_or_default();
             match api.delete(&name, &DeleteParams::foreground()).await {
                 Ok(_) => note(kind, format!("{argocd_ns}/{name}")),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(source) => return Err(Error::Kube { what: format!("{kind} `{name}`"), source }),
+                Err(source) => {
+                    return Err(Error::Kube {
+                        what: format!("{kind} `{name}`"),
+                        source,
+                    });
+                }
             }
         }
         gone(&api, &lp, kind, timeout).await?;
     }
     for release in addons::plan(platform, &addons::Facts::default()) {
         if helm.uninstall(&release.name, &release.namespace).await? == Removal::Uninstalled {
-            note("HelmRelease", format!("{}/{}", release.namespace, release.name));
+            note(
+                "HelmRelease",
+                format!("{}/{}", release.namespace, release.name),
+            );
         }
     }
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let list = namespaces
-        .list(&lp)
-        .await
-        .map_err(|source| Error::Kube { what: "namespaces".into(), source })?;
+    let list = namespaces.list(&lp).await.map_err(|source| Error::Kube {
+        what: "namespaces".into(),
+        source,
+    })?;
     for ns in list.items {
         let name = ns.metadata.name.unwrap_or_default();
         if crate::up::SYSTEM_NAMESPACES.contains(&name.as_str()) {
@@ -119,7 +139,12 @@ pub async fn keep_cluster(
         match namespaces.delete(&name, &DeleteParams::default()).await {
             Ok(_) => note("Namespace", name),
             Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(source) => return Err(Error::Kube { what: format!("namespace `{name}`"), source }),
+            Err(source) => {
+                return Err(Error::Kube {
+                    what: format!("namespace `{name}`"),
+                    source,
+                });
+            }
         }
     }
     // Secrets `up` made in namespaces that are not its own (none by default; kept for a
@@ -127,7 +152,10 @@ pub async fn keep_cluster(
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(client.clone());
     if let Ok(list) = secrets.list(&lp).await {
         for s in list.items {
-            let (ns, name) = (s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default());
+            let (ns, name) = (
+                s.metadata.namespace.unwrap_or_default(),
+                s.metadata.name.unwrap_or_default(),
+            );
             let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
             if api.delete(&name, &DeleteParams::default()).await.is_ok() {
                 note("Secret", format!("{ns}/{name}"));
@@ -137,19 +165,37 @@ pub async fn keep_cluster(
     Ok(removed)
 }
 
-async fn gone(api: &Api<DynamicObject>, lp: &ListParams, what: &'static str, timeout: Duration) -> Result<(), Error> {
+async fn gone(
+    api: &Api<DynamicObject>,
+    lp: &ListParams,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<(), Error> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let names: Vec<String> = match api.list(lp).await {
-            Ok(l) => l.items.into_iter().filter_map(|o| o.metadata.name).collect(),
+            Ok(l) => l
+                .items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect(),
             Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
-            Err(source) => return Err(Error::Kube { what: what.to_string(), source }),
+            Err(source) => {
+                return Err(Error::Kube {
+                    what: what.to_string(),
+                    source,
+                });
+            }
         };
         if names.is_empty() {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(Error::Stuck { what, names, timeout });
+            return Err(Error::Stuck {
+                what,
+                names,
+                timeout,
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

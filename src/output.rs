@@ -225,9 +225,8 @@ impl crate::up::Progress for StepPrinter<'_> {
             report.seconds,
             report.detail
         );
-        match self.bar().take() {
-            Some(bar) => bar.finish_and_clear(),
-            None => {}
+        if let Some(bar) = self.bar().take() {
+            bar.finish_and_clear();
         }
         eprintln!("{}{line}", if self.tty { "" } else { "up: " });
     }

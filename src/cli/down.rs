@@ -39,14 +39,19 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let platform = cluster.platform(ctx)?;
     let driver = platform.cluster.driver;
     if driver == Driver::Existing && !keep_cluster {
-        return Err(UsageError::new("`down` never deletes a cluster it did not create (`--driver existing`)")
-            .hint("`platformctl down --keep-cluster` removes what `up` installed into it")
-            .into());
+        return Err(UsageError::new(
+            "`down` never deletes a cluster it did not create (`--driver existing`)",
+        )
+        .hint("`platformctl down --keep-cluster` removes what `up` installed into it")
+        .into());
     }
     let what = if keep_cluster {
         format!("everything `up` installed for `{}`", platform.metadata.name)
     } else {
-        format!("minikube profile `{}` and everything in it", platform.cluster.profile)
+        format!(
+            "minikube profile `{}` and everything in it",
+            platform.cluster.profile
+        )
     };
     if !yes {
         confirm(ctx, &what)?;
@@ -88,7 +93,11 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         code: Code::Success,
         report: Report {
             kind: "DownReport",
-            status: if removed.is_empty() { "NothingToDo" } else { "Removed" },
+            status: if removed.is_empty() {
+                "NothingToDo"
+            } else {
+                "Removed"
+            },
             fields: json!({ "removed": removed }),
             text,
         },
@@ -98,9 +107,11 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
 fn confirm(ctx: &super::Context<'_>, what: &str) -> anyhow::Result<()> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(UsageError::new(format!("refusing to remove {what} without confirmation"))
-            .hint("pass `--yes` to confirm (CI)")
-            .into());
+        return Err(
+            UsageError::new(format!("refusing to remove {what} without confirmation"))
+                .hint("pass `--yes` to confirm (CI)")
+                .into(),
+        );
     }
     ctx.printer.note(&format!("remove {what}? [y/N]"));
     let mut answer = String::new();

@@ -152,7 +152,7 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Manifest>, Error> {
 
 /// Sorts into apply order and refuses two objects with the same identity.
 pub fn order(mut manifests: Vec<Manifest>) -> Result<Vec<Manifest>, Error> {
-    manifests.sort_by(|a, b| (a.tier(), a.key()).cmp(&(b.tier(), b.key())));
+    manifests.sort_by_key(|m| (m.tier(), m.key()));
     for pair in manifests.windows(2) {
         if pair[0].key() == pair[1].key() {
             return Err(Error {

@@ -44,7 +44,7 @@ pub enum Error {
 
 fn humantime(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else if s >= 60 {
         format!("{} min {} s", s / 60, s % 60)

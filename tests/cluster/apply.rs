@@ -14,12 +14,14 @@ use crate::support::{self, Namespaces, TestResult};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("apply_engine_waits_for_a_new_crd_before_its_objects", || {
-            support::run(|_, client| crd_then_its_objects(client))
-        }),
-        Trial::test("apply_engine_names_the_other_field_manager_and_forces_only_when_asked", || {
-            support::run(|_, client| conflicts(client))
-        }),
+        Trial::test(
+            "apply_engine_waits_for_a_new_crd_before_its_objects",
+            || support::run(|_, client| crd_then_its_objects(client)),
+        ),
+        Trial::test(
+            "apply_engine_names_the_other_field_manager_and_forces_only_when_asked",
+            || support::run(|_, client| conflicts(client)),
+        ),
         Trial::test("apply_engine_dry_run_persists_nothing", || {
             support::run(|_, client| dry_run(client))
         }),
@@ -65,7 +67,10 @@ pub fn expect_actions(applied: &[Applied], action: Action) -> TestResult {
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(format!("expected every object {action:?}: {}", wrong.join(", ")))
+        Err(format!(
+            "expected every object {action:?}: {}",
+            wrong.join(", ")
+        ))
     }
 }
 
@@ -190,13 +195,18 @@ async fn conflicts(client: Client) -> TestResult {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let ours = [manifest("settings.yaml", config_map(&ns, "settings", "ours"))?];
+        let ours = [manifest(
+            "settings.yaml",
+            config_map(&ns, "settings", "ours"),
+        )?];
         let engine = Applier::new(client.clone(), Options::default());
         match engine.apply(&ours, &|_| {}).await {
             Err(e @ ApplyError::Conflict { .. }) => {
                 let text = e.to_string();
                 if !text.contains("`team-b`") || !text.contains(".data.mode") {
-                    return Err(format!("the conflict does not name team-b and .data.mode: {text}"));
+                    return Err(format!(
+                        "the conflict does not name team-b and .data.mode: {text}"
+                    ));
                 }
             }
             other => return Err(format!("expected a conflict, got {other:?}")),
@@ -216,7 +226,10 @@ async fn conflicts(client: Client) -> TestResult {
         expect_actions(&applied, Action::Configured)?;
         let now = api.get("settings").await.map_err(|e| e.to_string())?;
         if now.data["data"]["mode"] != "ours" {
-            return Err(format!("forcing did not take the field over: {:?}", now.data));
+            return Err(format!(
+                "forcing did not take the field over: {:?}",
+                now.data
+            ));
         }
         Ok(())
     }
@@ -241,7 +254,12 @@ async fn dry_run(client: Client) -> TestResult {
         let cm = [manifest("cm.yaml", config_map(&ns, "dry", "x"))?];
         expect_actions(&run(&engine, &cm).await?, Action::Created)?;
         let api: Api<DynamicObject> = api(&client, &cm[0]).await?;
-        if api.get_opt("dry").await.map_err(|e| e.to_string())?.is_some() {
+        if api
+            .get_opt("dry")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             return Err("a dry run stored the object".into());
         }
         let real = Applier::new(client.clone(), Options::default());
@@ -270,7 +288,10 @@ async fn verdicts(client: Client) -> TestResult {
             (0..60)
                 .map(|i| {
                     let value = if i < changed { "b" } else { "a" };
-                    manifest(&format!("cm-{i}.yaml"), config_map(&ns, &format!("cm-{i:02}"), value))
+                    manifest(
+                        &format!("cm-{i}.yaml"),
+                        config_map(&ns, &format!("cm-{i:02}"), value),
+                    )
                 })
                 .collect()
         };
@@ -289,7 +310,12 @@ async fn verdicts(client: Client) -> TestResult {
         if configured != ["cm-00", "cm-01", "cm-02"] {
             return Err(format!("expected cm-00..02 Configured, got {configured:?}"));
         }
-        if applied.iter().filter(|a| a.action == Action::Unchanged).count() != 57 {
+        if applied
+            .iter()
+            .filter(|a| a.action == Action::Unchanged)
+            .count()
+            != 57
+        {
             return Err("expected 57 Unchanged".into());
         }
         eprintln!("apply engine: 60 ConfigMaps created in {took:?}");

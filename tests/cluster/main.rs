@@ -3,7 +3,9 @@
 //! own. Only the kubelets are simulated (kwok); everything a test asserts about the API, the
 //! scheduler, the controllers, validation and RBAC comes from the real components.
 
+mod addons;
 mod apply;
+mod argocd;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,9 +19,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use libtest_mimic::{Arguments, Trial};
 use platformctl::kube::apply::Error as ApplyError;
 use platformctl::kube::{Action, Applier, Options as ApplyOptions};
-use libtest_mimic::{Arguments, Trial};
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
 
@@ -69,6 +71,8 @@ fn main() -> ExitCode {
     ];
     let mut trials = trials;
     trials.extend(apply::trials());
+    trials.extend(argocd::trials());
+    trials.extend(addons::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -513,7 +517,8 @@ async fn rollout_phases(client: Client) -> TestResult {
 // --- the harness itself ----------------------------------------------------------------------
 
 /// `up` on a running cluster starts nothing and hands back the same kubeconfig; `status` reports
-/// every component running and the three nodes Ready.
+/// every component running (the control plane, kwok, Argo Rollouts, and Argo CD's redis, repo
+/// server and application controller) and the three nodes Ready.
 fn harness_up_again() -> TestResult {
     let cluster = support::cluster()?;
     let out = support::harness_command(&["up"])
@@ -534,9 +539,9 @@ fn harness_up_again() -> TestResult {
     let running = text.lines().filter(|l| l.contains(" running ")).count();
     let ready_nodes = NODES
         .iter()
-        .filter(|n| text.contains(&format!("{:<24} Ready", format!("node {n}"))))
+        .filter(|n| text.contains(&format!("{:<30} Ready", format!("node {n}"))))
         .count();
-    if !status.status.success() || running != 6 || ready_nodes != 3 {
+    if !status.status.success() || running != 9 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status
@@ -545,7 +550,7 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port base whose eight ports are free now (the harness uses base .. base+7).
+/// A port base whose eight ports are free now (an `up` without `--with` uses base .. base+5).
 fn free_port_base() -> Result<u16, String> {
     for _ in 0..50 {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

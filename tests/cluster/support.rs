@@ -78,8 +78,9 @@ static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 pub fn cluster() -> Result<&'static Cluster, String> {
     CLUSTER
         .get_or_init(|| {
-            // With the real Argo Rollouts controller: Rollouts reach their phases by Argo's rules.
-            let out = harness_command(&["up", "--with", "rollouts"])
+            // With the real Argo Rollouts controller (Rollouts reach their phases by Argo's rules)
+            // and the real Argo CD (Applications sync and report health by Argo CD's rules).
+            let out = harness_command(&["up", "--with", "rollouts,argocd"])
                 .stderr(Stdio::inherit())
                 .output()
                 .map_err(|e| format!("could not run {}: {e}", harness().display()))?;
