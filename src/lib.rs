@@ -6,6 +6,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 pub mod addons;
+pub mod child;
 pub mod cli;
 pub mod cluster;
 pub mod config;

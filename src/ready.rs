@@ -244,15 +244,85 @@ fn application(a: &Value) -> Readiness {
     match (sync, health) {
         ("Synced", "Healthy") => Ready,
         (_, "Degraded") => {
-            let message = status["health"]["message"].as_str().unwrap_or_default();
-            Failed(format!(
-                "health Degraded{}{message}",
+            // The Application's own message is often empty: name the degraded resources.
+            let degraded: Vec<String> = status["resources"]
+                .as_array()
+                .map(|rs| {
+                    rs.iter()
+                        .filter(|r| r["health"]["status"] == "Degraded")
+                        .map(|r| {
+                            let m = r["health"]["message"].as_str().unwrap_or_default();
+                            format!(
+                                "{} {}{}{m}",
+                                r["kind"].as_str().unwrap_or_default(),
+                                r["name"].as_str().unwrap_or_default(),
+                                if m.is_empty() { "" } else { ": " }
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let own = status["health"]["message"].as_str().unwrap_or_default();
+            let joined = degraded.join("; ");
+            let message = if own.is_empty() { joined.as_str() } else { own };
+            // Still a wait: Argo CD re-evaluates health on every change, and an Application is
+            // Degraded for a moment while what it deployed restarts (seen with the real Argo CD
+            // after an interrupted `up`). The wait's timeout gives the verdict, with this message.
+            Waiting(format!(
+                "sync {sync}, health Degraded{}{message}",
                 if message.is_empty() { "" } else { ": " }
             ))
         }
         (_, "Suspended") => Paused(format!(
             "sync {sync}, health Suspended (a paused Rollout waits for promotion)"
         )),
-        _ => Waiting(format!("sync {sync}, health {health}")),
+        _ => {
+            // An error condition (ComparisonError: the path or repository cannot be read;
+            // InvalidSpecError) keeps an Application from syncing; Argo CD retries it, so it is
+            // still a wait, but the wait must say why.
+            let error = status["conditions"].as_array().and_then(|cs| {
+                cs.iter().find(|c| {
+                    c["type"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("Error"))
+                })
+            });
+            match error {
+                Some(c) => Waiting(format!(
+                    "sync {sync}, health {health}; {}: {}",
+                    c["type"].as_str().unwrap_or_default(),
+                    c["message"].as_str().unwrap_or_default()
+                )),
+                None => {
+                    // Which resources differ from git, and what the last sync said: what a
+                    // person looks at first when an Application stays OutOfSync.
+                    let mut why = String::new();
+                    let differing: Vec<String> = status["resources"]
+                        .as_array()
+                        .map(|rs| {
+                            rs.iter()
+                                .filter(|r| r["status"] == "OutOfSync")
+                                .map(|r| {
+                                    format!(
+                                        "{} {}",
+                                        r["kind"].as_str().unwrap_or_default(),
+                                        r["name"].as_str().unwrap_or_default()
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if sync == "OutOfSync" && !differing.is_empty() {
+                        why.push_str(&format!(" ({} differ)", differing.join(", ")));
+                    }
+                    if let Some(m) = operation["message"].as_str().filter(|m| !m.is_empty())
+                        && operation["phase"] == "Running"
+                    {
+                        why.push_str(&format!("; sync running: {m}"));
+                    }
+                    Waiting(format!("sync {sync}, health {health}{why}"))
+                }
+            }
+        }
     }
 }

@@ -510,6 +510,7 @@ impl Helm {
             // A timed-out or abandoned helm is killed (a pending release it leaves is
             // recovered by the next converge).
             .kill_on_drop(true);
+        crate::child::die_with_parent(&mut cmd);
         tracing::debug!(binary = %self.binary.display(), ?args, "running helm");
         let mut child = cmd.spawn().map_err(|source| Error::Spawn {
             binary: self.binary.clone(),

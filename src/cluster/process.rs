@@ -49,6 +49,7 @@ pub async fn run<S: AsRef<OsStr>>(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        crate::child::die_with_parent(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
         }

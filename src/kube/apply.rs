@@ -128,7 +128,13 @@ pub struct Applier {
     client: Client,
     discovery: Discovery,
     options: Options,
+    /// Groups whose CRDs this run applied: the API server may report a CRD Established a few
+    /// tens of milliseconds before discovery serves its group, so a miss there is asked again.
+    new_groups: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// How long a kind of a just-Established CRD may take to appear in discovery.
+const NEW_GROUP_GRACE: Duration = Duration::from_secs(10);
 
 impl Applier {
     pub fn new(client: Client, options: Options) -> Self {
@@ -136,6 +142,7 @@ impl Applier {
             client,
             discovery: Discovery::default(),
             options,
+            new_groups: std::sync::Mutex::default(),
         }
     }
 
@@ -191,6 +198,10 @@ impl Applier {
         for m in crds {
             if let Some(group) = m.object["spec"]["group"].as_str() {
                 self.discovery.invalidate(group).await;
+                self.new_groups
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(group.to_string());
             }
         }
         Ok(())
@@ -198,16 +209,30 @@ impl Applier {
 
     async fn resolve(&self, m: &Manifest) -> Result<Resolved, Error> {
         let (group, version) = m.group_version();
-        let found = retry(&m.key(), || {
-            self.discovery
-                .resolve(&self.client, group, version, m.kind())
-        })
-        .await
-        .map_err(|e| self.error(m, e))?;
-        found.ok_or_else(|| Error::UnknownKind {
-            key: m.key(),
-            source_name: m.source.clone(),
-        })
+        let started = tokio::time::Instant::now();
+        loop {
+            let found = retry(&m.key(), || {
+                self.discovery
+                    .resolve(&self.client, group, version, m.kind())
+            })
+            .await
+            .map_err(|e| self.error(m, e))?;
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            let new = self
+                .new_groups
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(group);
+            if !new || started.elapsed() >= NEW_GROUP_GRACE {
+                return Err(Error::UnknownKind {
+                    key: m.key(),
+                    source_name: m.source.clone(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn api(&self, m: &Manifest, resolved: &Resolved) -> Api<DynamicObject> {

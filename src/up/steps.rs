@@ -69,17 +69,7 @@ pub async fn run(
     match step {
         Step::Preflight => preflight(settings).await,
         Step::Cluster => cluster_step(settings, state).await,
-        Step::Namespaces => {
-            let client = connect(settings, state).await?;
-            apply(
-                settings,
-                client,
-                objects::namespaces(&settings.platform),
-                progress,
-                step,
-            )
-            .await
-        }
+        Step::Namespaces => namespaces(settings, state, progress).await,
         Step::Secrets => secrets(settings, state).await,
         Step::Addons => addons_step(settings, state, progress).await,
         Step::Images => images(settings, state, progress).await,
@@ -342,6 +332,68 @@ fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
         out.extend(manifest::parse(path, text)?);
     }
     Ok(out)
+}
+
+/// Namespaces and RBAC. A namespace that exists without `up`'s label was made by someone else:
+/// it is used as it is, never labelled, so `down --keep-cluster` leaves it alone.
+async fn namespaces(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
+    let client = connect(settings, state).await?;
+    let api = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    let wanted = objects::namespaces(&settings.platform);
+    // A namespace still terminating (right after `down`) refuses new objects: wait it out.
+    let deadline = tokio::time::Instant::now() + settings.timeout;
+    let existing = loop {
+        let list = api.list(&ListParams::default()).await?;
+        let terminating: Vec<String> = list
+            .items
+            .iter()
+            .filter(|ns| ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"))
+            .filter_map(|ns| ns.metadata.name.clone())
+            .filter(|n| wanted.iter().any(|m| m.is_namespace() && m.name() == n))
+            .collect();
+        if terminating.is_empty() {
+            break list;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(err(format!(
+                "namespaces still terminating after {} s: {}",
+                settings.timeout.as_secs(),
+                terminating.join(", ")
+            )));
+        }
+        progress.message(
+            Step::Namespaces,
+            &format!("waiting for namespaces to finish terminating: {}", terminating.join(", ")),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let theirs: Vec<String> = existing
+        .items
+        .iter()
+        .filter(|ns| {
+            ns.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+                .is_none_or(|v| v != "platformctl")
+        })
+        .filter_map(|ns| ns.metadata.name.clone())
+        .collect();
+    let (kept, ours): (Vec<Manifest>, Vec<Manifest>) = wanted
+        .into_iter()
+        .partition(|m| m.is_namespace() && theirs.iter().any(|n| n == m.name()));
+    let mut outcome = apply(settings, client, ours, progress, Step::Namespaces).await?;
+    if !kept.is_empty() {
+        let names: Vec<&str> = kept.iter().map(Manifest::name).collect();
+        outcome
+            .detail
+            .push_str(&format!("; not ours, left as they are: {}", names.join(", ")));
+    }
+    Ok(outcome)
 }
 
 async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxError> {

@@ -108,7 +108,7 @@ impl Fixture {
 
 /// $PLATFORMCTL_HELM when set; else the helm the harness built (its pinned version, which the
 /// cluster fixture has built by now); else helm on PATH.
-fn locate_helm() -> Result<Helm, String> {
+pub(crate) fn locate_helm() -> Result<Helm, String> {
     if std::env::var_os(platformctl::addons::HELM_ENV).is_none() {
         let env = support::harness_command(&["env"])
             .output()
@@ -624,15 +624,15 @@ async fn pending_releases_are_recovered(cluster: &'static Cluster, client: Clien
 
 /// The stand-in charts, packaged and indexed in a directory served over HTTP on 127.0.0.1 until
 /// dropped.
-struct ChartRepo {
-    url: String,
+pub(crate) struct ChartRepo {
+    pub(crate) url: String,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
 }
 
 impl ChartRepo {
-    fn start(helm: &Helm, home: &Path) -> Result<ChartRepo, String> {
+    pub(crate) fn start(helm: &Helm, home: &Path) -> Result<ChartRepo, String> {
         let root = home.join("repo");
         std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -75,7 +75,7 @@ pub fn git_serve(dir: &Path) -> Result<String, String> {
 }
 
 /// git with no system or user configuration, so a developer's settings change nothing.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .args([
             "-c",

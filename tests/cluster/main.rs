@@ -7,6 +7,7 @@ mod addons;
 mod apply;
 mod argocd;
 mod support;
+mod up;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
     trials.extend(apply::trials());
     trials.extend(argocd::trials());
     trials.extend(addons::trials());
+    trials.extend(up::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -551,18 +553,18 @@ fn harness_up_again() -> TestResult {
 }
 
 /// A port base whose eight ports are free now (an `up` without `--with` uses base .. base+5).
-fn free_port_base() -> Result<u16, String> {
+pub(crate) fn free_port_base() -> Result<u16, String> {
     for _ in 0..50 {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let base = probe.local_addr().map_err(|e| e.to_string())?.port();
         drop(probe);
         if base < 60000
-            && (0..8).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            && (0..13).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
         {
             return Ok(base);
         }
     }
-    Err("no eight free consecutive ports".into())
+    Err("no 13 free consecutive ports".into())
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.

@@ -78,6 +78,7 @@ static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
 pub fn cluster() -> Result<&'static Cluster, String> {
     CLUSTER
         .get_or_init(|| {
+            hold_run_lock()?;
             // With the real Argo Rollouts controller (Rollouts reach their phases by Argo's rules)
             // and the real Argo CD (Applications sync and report health by Argo CD's rules).
             let out = harness_command(&["up", "--with", "rollouts,argocd"])
@@ -101,6 +102,27 @@ pub fn cluster() -> Result<&'static Cluster, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// One test run at a time per state directory: two runs in one checkout would share the
+/// cluster, and the first to finish would stop it under the other. Held until the process exits.
+fn hold_run_lock() -> Result<(), String> {
+    static LOCK: OnceLock<std::fs::File> = OnceLock::new();
+    let dir = state_dir();
+    let path = dir.with_extension("lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!(
+            "cluster tier: another test run holds {}; waiting for it to finish",
+            path.display()
+        );
+        file.lock().map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let _ = LOCK.set(file);
+    Ok(())
 }
 
 /// Stops the run's cluster (its own state directory under target/tmp) if a test used it.

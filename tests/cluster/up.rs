@@ -1,0 +1,492 @@
+//! `platformctl up --driver existing` end to end, on a cluster of its own: the real control
+//! plane, the real Argo CD (application controller, repo server) and the real Argo Rollouts
+//! controller (reconciling every Rollout), the real helm installing the addons' stand-in charts
+//! from a chart repository on loopback, and the GitOps tree in a git repository served over HTTP
+//! on loopback. "Synced and Healthy" is Argo CD's own verdict.
+//!
+//! What cannot be real here, and so is not in the test platform: the in-cluster git server
+//! (`gitops.local`: its pod would be simulated by kwok and serve nothing), so the platform uses
+//! `gitops.remote`; and prod's Ingress and HPA: with no ingress controller nothing publishes an
+//! Ingress address (Argo CD: Progressing) and with no metrics API the HPA reports
+//! FailedGetResourceMetric (Argo CD: Degraded). Their objects are applied strictly elsewhere
+//! (`reference_tree_*`).
+//!
+//! Stages, one after the other on the same cluster: up from nothing; a second up changes nothing;
+//! status; down --keep-cluster; 20 runs of up killed with SIGKILL at random moments, then up
+//! converges; down --keep-cluster leaves nothing of the platform.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use libtest_mimic::Trial;
+use serde_json::Value;
+
+use crate::support::{self, TestResult, wait_for};
+
+pub fn trials() -> Vec<Trial> {
+    vec![Trial::test(
+        "up_converges_the_reference_platform_survives_20_kills_and_down_removes_it",
+        || Ok(end_to_end()?),
+    )]
+}
+
+/// A cluster of the test's own, stopped when dropped.
+struct OwnCluster {
+    dir: PathBuf,
+    port_base: u16,
+    kubeconfig: PathBuf,
+}
+
+impl OwnCluster {
+    fn start() -> Result<OwnCluster, String> {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-up");
+        let port_base = crate::free_port_base()?;
+        let out = support::harness_command_in(&dir, port_base, &["up", "--with", "rollouts,argocd"])
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let kubeconfig = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("KUBECONFIG="))
+            .map(PathBuf::from);
+        let cluster = OwnCluster {
+            dir,
+            port_base,
+            kubeconfig: kubeconfig.clone().unwrap_or_default(),
+        };
+        match (out.status.success(), kubeconfig) {
+            (true, Some(_)) => Ok(cluster),
+            _ => Err(format!("tests/sim/cluster up failed ({})", out.status)),
+        }
+    }
+
+    fn harness(&self, args: &[&str]) -> Command {
+        support::harness_command_in(&self.dir, self.port_base, args)
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = self.harness(&["down"]).stdout(Stdio::null()).status();
+    }
+}
+
+/// Everything `platformctl` needs around it.
+struct Project {
+    dir: tempfile::TempDir,
+    helm_home: tempfile::TempDir,
+    helm: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+struct Run {
+    code: Option<i32>,
+    json: Value,
+    stderr: String,
+    took: Duration,
+}
+
+impl Project {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_platformctl"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("PLATFORMCTL_HELM", &self.helm)
+            .env("HELM_CACHE_HOME", self.helm_home.path().join("cache"))
+            .env("HELM_CONFIG_HOME", self.helm_home.path().join("config"))
+            .env("HELM_DATA_HOME", self.helm_home.path().join("data"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Run, String> {
+        let start = Instant::now();
+        let out = self
+            .command(args)
+            .output()
+            .map_err(|e| format!("platformctl {args:?}: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ok(Run {
+            code: out.status.code(),
+            json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: start.elapsed(),
+        })
+    }
+
+    fn must(&self, args: &[&str]) -> Result<Run, String> {
+        let run = self.run(args)?;
+        if run.code != Some(0) {
+            return Err(format!(
+                "platformctl {} exited {:?}:\n{}\n{}",
+                args.join(" "),
+                run.code,
+                run.stderr,
+                run.json
+            ));
+        }
+        Ok(run)
+    }
+}
+
+/// The repository's customer-platform, for an existing cluster, its GitOps tree in `repo_url`
+/// and its charts from `charts`.
+fn test_platform(repo_url: &str, charts: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(support::repo_root().join("platform.yaml"))
+        .map_err(|e| e.to_string())?;
+    let mut p: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    p["cluster"]["driver"] = "existing".into();
+    p["gitops"] = serde_yaml::from_str(&format!("remote: {{url: \"{repo_url}\", branch: main}}"))
+        .map_err(|e| e.to_string())?;
+    let addons = p["addons"]
+        .as_mapping_mut()
+        .ok_or("platform.yaml has no addons")?;
+    for (_, addon) in addons.iter_mut() {
+        addon["repository"] = charts.into();
+    }
+    let envs = p["environments"]
+        .as_sequence_mut()
+        .ok_or("no environments")?;
+    for env in envs {
+        if let Some(m) = env.as_mapping_mut() {
+            m.remove("ingress");
+            m.remove("hpa");
+        }
+    }
+    serde_yaml::to_string(&p).map_err(|e| e.to_string())
+}
+
+fn argo(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client.clone(),
+        "argocd",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
+            plural,
+        ),
+    )
+}
+
+/// What a converged `up` must leave untouched: every labelled namespace and Secret (their
+/// resourceVersion), the Applications' and projects' generation and platformctl's managedFields
+/// entry, and each Helm release's revision.
+async fn fingerprint(client: &Client, project: &Project) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let lp = ListParams::default().labels("app.kubernetes.io/managed-by=platformctl");
+    for ns in Api::<Namespace>::all(client.clone()).list(&lp).await.map_err(|e| e.to_string())? {
+        out.insert(
+            format!("Namespace {}", ns.metadata.name.unwrap_or_default()),
+            ns.metadata.resource_version.unwrap_or_default(),
+        );
+    }
+    for s in Api::<Secret>::all(client.clone()).list(&lp).await.map_err(|e| e.to_string())? {
+        out.insert(
+            format!("Secret {}/{}", s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default()),
+            s.metadata.resource_version.unwrap_or_default(),
+        );
+    }
+    for (kind, plural) in [("Application", "applications"), ("AppProject", "appprojects")] {
+        for o in argo(client, kind, plural).list(&lp).await.map_err(|e| e.to_string())? {
+            let entry = o.metadata.managed_fields.iter().flatten().find(|m| {
+                m.manager.as_deref() == Some("platformctl") && m.operation.as_deref() == Some("Apply")
+            });
+            out.insert(
+                format!("{kind} {}", o.metadata.name.clone().unwrap_or_default()),
+                format!(
+                    "{:?} {:?}",
+                    o.metadata.generation,
+                    entry.map(|m| (format!("{:?}", m.time), m.fields_v1.as_ref().map(|f| f.0.to_string())))
+                ),
+            );
+        }
+    }
+    let list = Command::new(&project.helm)
+        .args(["list", "-A", "-a", "-o", "json", "--kubeconfig"])
+        .arg(&project.kubeconfig)
+        .env("HELM_CACHE_HOME", project.helm_home.path().join("cache"))
+        .env("HELM_CONFIG_HOME", project.helm_home.path().join("config"))
+        .env("HELM_DATA_HOME", project.helm_home.path().join("data"))
+        .output()
+        .map_err(|e| e.to_string())?;
+    let releases: Vec<Value> = serde_json::from_slice(&list.stdout).map_err(|e| format!("helm list: {e}"))?;
+    for r in releases {
+        out.insert(
+            format!("HelmRelease {}/{}", r["namespace"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default()),
+            format!("{} {} {}", r["revision"], r["status"], r["chart"]),
+        );
+    }
+    Ok(out)
+}
+
+/// Argo CD's verdict on every Application of the platform, and Argo's on every Rollout.
+async fn all_ready(client: &Client) -> TestResult {
+    let apps = argo(client, "Application", "applications")
+        .list(&ListParams::default().labels("app.kubernetes.io/part-of=customer-platform"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if apps.items.len() != 2 {
+        return Err(format!("expected 2 Applications, found {}", apps.items.len()));
+    }
+    for app in &apps.items {
+        let v = serde_json::to_value(app).map_err(|e| e.to_string())?;
+        let r = platformctl::ready::of(&v);
+        if r != Some(platformctl::ready::Readiness::Ready) {
+            return Err(format!("Application {:?} is {r:?}", app.metadata.name));
+        }
+    }
+    for ns in ["practice", "prod"] {
+        let rollouts: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+                "rollouts",
+            ),
+        );
+        let r = rollouts.get("customer-api").await.map_err(|e| format!("Rollout {ns}/customer-api: {e}"))?;
+        let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+        if platformctl::ready::of(&v) != Some(platformctl::ready::Readiness::Ready) {
+            return Err(format!("Rollout {ns}/customer-api is {:?}", platformctl::ready::of(&v)));
+        }
+    }
+    Ok(())
+}
+
+fn steps_of(run: &Run) -> Vec<(String, String, usize)> {
+    run.json["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or_default().to_string(),
+                        s["status"].as_str().unwrap_or_default().to_string(),
+                        s["changes"].as_array().map_or(0, Vec::len),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A small xorshift generator: kill moments that differ per run, printed so a failure can be
+/// replayed with PLATFORMCTL_TEST_KILL_SEED.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn end_to_end() -> TestResult {
+    let cluster = OwnCluster::start()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&cluster.kubeconfig).map_err(|e| e.to_string())?,
+            &Default::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Client::try_from(config).map_err(|e| e.to_string())
+    })?;
+
+    // The chart repository and the git server.
+    let helm = crate::addons::locate_helm()?;
+    let helm_home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let charts = crate::addons::ChartRepo::start(&helm, helm_home.path())?;
+    let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let served = cluster
+        .harness(&["git-serve", &repos.path().display().to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let base_url = String::from_utf8_lossy(&served.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    if !served.status.success() || !base_url.starts_with("http://") {
+        return Err(format!("git-serve failed: {base_url}"));
+    }
+    let repo_url = format!("{}/customer-platform.git", base_url.trim_end_matches('/'));
+
+    // The project: platform.yaml, its rendered tree, committed and pushed.
+    let project = Project {
+        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
+        helm_home,
+        helm: helm.binary().to_path_buf(),
+        kubeconfig: cluster.kubeconfig.clone(),
+    };
+    let dir = project.dir.path();
+    std::fs::write(dir.join("platform.yaml"), test_platform(&repo_url, &charts.url)?)
+        .map_err(|e| e.to_string())?;
+    project.must(&["render"])?;
+    let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
+    git(&["init", "-q", "--bare", "-b", "main", "customer-platform.git"], repos.path())?;
+    git(&["init", "-q", "-b", "main"], dir)?;
+    git(&["add", "-A"], dir)?;
+    git(&["commit", "-q", "-m", "platform"], dir)?;
+    git(&["push", "-q", &repo_url, "main"], dir)?;
+
+    // 1. From nothing to Synced and Healthy.
+    let first = project.must(&["up", "-o", "json", "--timeout", "3m"])?;
+    eprintln!("up from nothing: {:.1} s", first.took.as_secs_f64());
+    if first.json["status"] != "Applied" {
+        return Err(format!("first up: status {}", first.json["status"]));
+    }
+    let steps = steps_of(&first);
+    let names: Vec<&str> = steps.iter().map(|(n, _, _)| n.as_str()).collect();
+    if names != ["preflight", "cluster", "namespaces", "secrets", "addons", "images", "gitops", "apps", "wait"] {
+        return Err(format!("steps: {names:?}"));
+    }
+    let addons = steps.iter().find(|(n, _, _)| n == "addons").map_or(0, |s| s.2);
+    if addons != 6 {
+        return Err(format!("expected 6 releases installed, got {addons}: {}", first.json));
+    }
+    runtime.block_on(all_ready(&client))?;
+
+    // 2. Again: nothing changes, nothing is reported changed.
+    let before = runtime.block_on(fingerprint(&client, &project))?;
+    let again = project.must(&["up", "-o", "json"])?;
+    eprintln!("no-op up: {:.2} s", again.took.as_secs_f64());
+    if again.json["status"] != "Converged" || steps_of(&again).iter().any(|(_, status, changes)| status == "changed" || *changes > 0) {
+        return Err(format!("a second up changed something: {}", again.json));
+    }
+    let after = runtime.block_on(fingerprint(&client, &project))?;
+    if before != after {
+        let diff: Vec<String> = before
+            .iter()
+            .filter(|(k, v)| after.get(*k) != Some(v))
+            .map(|(k, v)| format!("{k}: {v} -> {:?}", after.get(k)))
+            .collect();
+        return Err(format!("a second up changed objects: {diff:?}"));
+    }
+    if before.keys().filter(|k| k.starts_with("HelmRelease")).count() != 6 {
+        return Err(format!("expected 6 Helm releases: {before:?}"));
+    }
+
+    // 3. status says the same.
+    let status = project.must(&["status", "-o", "json"])?;
+    if status.json["status"] != "Healthy" {
+        return Err(format!("status: {}", status.json));
+    }
+
+    // 4. down --keep-cluster removes it all (Argo CD prunes what the applications deployed).
+    down_and_check(&runtime, &client, &project)?;
+
+    // 5. Killed at random moments, 20 times; then up converges, and once more changes nothing.
+    let seed = std::env::var("PLATFORMCTL_TEST_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1);
+    eprintln!("kill test: seed {seed} (PLATFORMCTL_TEST_KILL_SEED replays it)");
+    let mut rng = Rng(seed);
+    // Each killed run starts where the previous one left off (nothing is reset between kills),
+    // so every kill lands on a partly converged platform. A run that finishes before its kill
+    // moment ends that chain: `down` resets to nothing. After every fifth kill, `up` must run to
+    // the end, the platform must be Synced and Healthy, and one more `up` must change nothing;
+    // then `down` resets for the next five.
+    let window = first.took.max(Duration::from_millis(500)).as_millis() as u64;
+    let stderr_file = project.dir.path().join("killed-up.stderr");
+    let (mut kills, mut attempts, mut chain) = (0, 0, 0u64);
+    while kills < 20 {
+        attempts += 1;
+        if attempts > 60 {
+            return Err(format!("only {kills} of 60 runs could be killed mid-way"));
+        }
+        // Each run in a chain has less left to do than the one before: the window shrinks.
+        let at = Duration::from_millis(rng.next() % (window / (chain + 1)).max(100));
+        let mut child = project
+            .command(&["up", "--timeout", "5m"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_file).map_err(|e| e.to_string())?)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(at);
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            if !status.success() {
+                return Err(format!(
+                    "an up after {kills} kills failed ({status}):\n{}",
+                    std::fs::read_to_string(&stderr_file).unwrap_or_default()
+                ));
+            }
+            eprintln!("kill test: up finished before {at:?}; resetting with down");
+            down_and_check(&runtime, &client, &project)?;
+            chain = 0;
+            continue;
+        }
+        child.kill().map_err(|e| e.to_string())?; // SIGKILL
+        child.wait().map_err(|e| e.to_string())?;
+        kills += 1;
+        chain += 1;
+        eprintln!("kill {kills}: SIGKILL at {at:?}");
+        if kills % 5 == 0 {
+            let resumed = project.must(&["up", "-o", "json", "--timeout", "5m"])?;
+            runtime.block_on(all_ready(&client))?;
+            let converged = project.must(&["up", "-o", "json"])?;
+            if converged.json["status"] != "Converged" {
+                return Err(format!("up after {kills} kills did not converge: {}", converged.json));
+            }
+            eprintln!(
+                "kill test: after {kills} kills up converged in {:.1} s",
+                resumed.took.as_secs_f64()
+            );
+            if kills < 20 {
+                down_and_check(&runtime, &client, &project)?;
+                chain = 0;
+            }
+        }
+    }
+
+    // 6. And down --keep-cluster again leaves nothing behind.
+    down_and_check(&runtime, &client, &project)?;
+    drop(charts);
+    Ok(())
+}
+
+fn down_and_check(runtime: &tokio::runtime::Runtime, client: &Client, project: &Project) -> TestResult {
+    let down = project.must(&["down", "--keep-cluster", "--yes", "-o", "json"])?;
+    let removed = down.json["removed"].as_array().map_or(0, Vec::len);
+    if down.json["status"] != "Removed" || removed == 0 {
+        return Err(format!("down --keep-cluster: {}", down.json));
+    }
+    runtime.block_on(async {
+        let apps = argo(client, "Application", "applications");
+        if !apps.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.is_empty() {
+            return Err("Applications remain after down".to_string());
+        }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        wait_for("the platform's namespaces to be gone", Duration::from_secs(120), || async {
+            let left = namespaces
+                .list(&ListParams::default().labels("app.kubernetes.io/part-of=customer-platform"))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(left.items.is_empty())
+        })
+        .await
+    })?;
+    let left = runtime.block_on(fingerprint(client, project))?;
+    if !left.is_empty() {
+        return Err(format!("down --keep-cluster left: {:?}", left.keys().collect::<Vec<_>>()));
+    }
+    Ok(())
+}
