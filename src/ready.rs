@@ -281,11 +281,8 @@ fn application(a: &Value) -> Readiness {
             // InvalidSpecError) keeps an Application from syncing; Argo CD retries it, so it is
             // still a wait, but the wait must say why.
             let error = status["conditions"].as_array().and_then(|cs| {
-                cs.iter().find(|c| {
-                    c["type"]
-                        .as_str()
-                        .is_some_and(|t| t.ends_with("Error"))
-                })
+                cs.iter()
+                    .find(|c| c["type"].as_str().is_some_and(|t| t.ends_with("Error")))
             });
             match error {
                 Some(c) => Waiting(format!(

@@ -809,3 +809,93 @@ fn doctor_with_an_existing_cluster_checks_the_context() {
     let usage = platformctl_env(dir.path(), &["doctor", "--context", "prod"], &env);
     assert_eq!(usage.code, 2, "{}", usage.stderr);
 }
+
+#[test]
+fn up_dry_run_prints_the_plan_and_touches_nothing() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["-q", "render"]).code, 0);
+    let before = files(dir.path());
+    // No kubeconfig, no minikube, no helm: a plan needs none of them.
+    let run = platformctl(dir.path(), &["up", "--dry-run", "--skip", "images"]);
+    assert_eq!(files(dir.path()), before);
+    insta::assert_snapshot!("up_dry_run", run.transcript());
+    let json = platformctl(dir.path(), &["up", "--dry-run", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(
+        (v["kind"].as_str(), v["status"].as_str()),
+        (Some("UpPlan"), Some("Planned"))
+    );
+    assert_eq!(v["steps"].as_array().map(Vec::len), Some(9));
+}
+
+#[test]
+fn up_status_down_refuse_bad_usage_with_exit_2() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    let unknown = platformctl(dir.path(), &["up", "--only", "adons"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("there is no step `adons`"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(
+        unknown
+            .stderr
+            .contains("hint: the steps are: preflight, cluster,"),
+        "{}",
+        unknown.stderr
+    );
+    let context = platformctl(dir.path(), &["status", "--context", "x"]);
+    assert_eq!(context.code, 2, "{}", context.stderr);
+    assert!(
+        context
+            .stderr
+            .contains("`--context` is for `--driver existing`")
+    );
+    // down never deletes a cluster it did not create, and never without confirmation.
+    let existing = platformctl(dir.path(), &["down", "--driver", "existing"]);
+    assert_eq!(existing.code, 2, "{}", existing.stderr);
+    assert!(
+        existing
+            .stderr
+            .contains("never deletes a cluster it did not create")
+    );
+    let unconfirmed = platformctl(dir.path(), &["down"]);
+    assert_eq!(unconfirmed.code, 2, "{}", unconfirmed.stderr);
+    assert!(
+        unconfirmed
+            .stderr
+            .contains("hint: pass `--yes` to confirm (CI)"),
+        "{}",
+        unconfirmed.stderr
+    );
+}
+
+#[test]
+fn up_refuses_a_stale_tree_before_touching_the_cluster() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["-q", "render"]).code, 0);
+    let config = base_config().replace("replicas: 3", "replicas: 4");
+    std::fs::write(dir.path().join("platform.yaml"), config).expect("write");
+    // The kubeconfig names nothing reachable: the preflight must stop before it is read.
+    let run = platformctl_env(
+        dir.path(),
+        &["up", "--driver", "existing"],
+        &[("KUBECONFIG", Path::new("/nonexistent/kubeconfig"))],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the rendered tree on disk differs from platform.yaml"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: run `platformctl render`"),
+        "{}",
+        run.stderr
+    );
+}

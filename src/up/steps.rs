@@ -132,7 +132,10 @@ pub fn preview(step: Step, settings: &Settings) -> String {
         .join(", "),
         Step::Gitops => match (&p.gitops.remote, &p.gitops.local) {
             (Some(r), _) => format!("{} branch {}", r.url, r.branch),
-            (None, Some(l)) => format!("in-cluster git server in namespace {}", l.namespace),
+            (None, Some(l)) => format!(
+                "in-cluster git server in namespace {}: not available in this version, `up` stops in preflight (set gitops.remote)",
+                l.namespace
+            ),
             (None, None) => "no source".into(),
         },
         Step::Apps | Step::Wait => argocd_manifests(settings)
@@ -173,6 +176,9 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
         ))
         .hint("run `platformctl render`, commit and push the tree, then `platformctl up` again")
         .into());
+    }
+    if settings.steps.contains(&Step::Gitops) && settings.platform.gitops.remote.is_none() {
+        return Err(local_git_unavailable());
     }
     let mut found = Vec::new();
     if settings.steps.contains(&Step::Addons)
@@ -334,6 +340,17 @@ fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
     Ok(out)
 }
 
+/// `gitops.local` needs the in-cluster git server, which this version does not set up: said in
+/// preflight, before anything in the cluster changes.
+fn local_git_unavailable() -> BoxError {
+    Box::new(
+        crate::exit::UsageError::new(
+            "gitops.local (the in-cluster git server) cannot be set up by this version of up",
+        )
+        .hint("set `gitops.remote.url` to a repository Argo CD can read, push the rendered tree to it, and run `platformctl render` again"),
+    )
+}
+
 /// Namespaces and RBAC. A namespace that exists without `up`'s label was made by someone else:
 /// it is used as it is, never labelled, so `down --keep-cluster` leaves it alone.
 async fn namespaces(
@@ -367,7 +384,10 @@ async fn namespaces(
         }
         progress.message(
             Step::Namespaces,
-            &format!("waiting for namespaces to finish terminating: {}", terminating.join(", ")),
+            &format!(
+                "waiting for namespaces to finish terminating: {}",
+                terminating.join(", ")
+            ),
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -389,9 +409,10 @@ async fn namespaces(
     let mut outcome = apply(settings, client, ours, progress, Step::Namespaces).await?;
     if !kept.is_empty() {
         let names: Vec<&str> = kept.iter().map(Manifest::name).collect();
-        outcome
-            .detail
-            .push_str(&format!("; not ours, left as they are: {}", names.join(", ")));
+        outcome.detail.push_str(&format!(
+            "; not ours, left as they are: {}",
+            names.join(", ")
+        ));
     }
     Ok(outcome)
 }
@@ -550,12 +571,7 @@ async fn images(
 async fn gitops(settings: &Settings) -> Result<Outcome, BoxError> {
     let g = &settings.platform.gitops;
     let Some(remote) = &g.remote else {
-        return Err(Box::new(
-            crate::exit::UsageError::new(
-                "gitops.local (the in-cluster git server) cannot be set up by this version of up",
-            )
-            .hint("set `gitops.remote.url` to a repository Argo CD can read, and push the rendered tree to it"),
-        ));
+        return Err(local_git_unavailable());
     };
     let refname = format!("refs/heads/{}", remote.branch);
     let out = tokio::time::timeout(

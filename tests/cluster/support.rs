@@ -119,7 +119,8 @@ fn hold_run_lock() -> Result<(), String> {
             "cluster tier: another test run holds {}; waiting for it to finish",
             path.display()
         );
-        file.lock().map_err(|e| format!("{}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let _ = LOCK.set(file);
     Ok(())

@@ -47,10 +47,11 @@ impl OwnCluster {
     fn start() -> Result<OwnCluster, String> {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-up");
         let port_base = crate::free_port_base()?;
-        let out = support::harness_command_in(&dir, port_base, &["up", "--with", "rollouts,argocd"])
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| e.to_string())?;
+        let out =
+            support::harness_command_in(&dir, port_base, &["up", "--with", "rollouts,argocd"])
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| e.to_string())?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let kubeconfig = stdout
             .lines()
@@ -182,32 +183,58 @@ fn argo(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
 /// What a converged `up` must leave untouched: every labelled namespace and Secret (their
 /// resourceVersion), the Applications' and projects' generation and platformctl's managedFields
 /// entry, and each Helm release's revision.
-async fn fingerprint(client: &Client, project: &Project) -> Result<BTreeMap<String, String>, String> {
+async fn fingerprint(
+    client: &Client,
+    project: &Project,
+) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let lp = ListParams::default().labels("app.kubernetes.io/managed-by=platformctl");
-    for ns in Api::<Namespace>::all(client.clone()).list(&lp).await.map_err(|e| e.to_string())? {
+    for ns in Api::<Namespace>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         out.insert(
             format!("Namespace {}", ns.metadata.name.unwrap_or_default()),
             ns.metadata.resource_version.unwrap_or_default(),
         );
     }
-    for s in Api::<Secret>::all(client.clone()).list(&lp).await.map_err(|e| e.to_string())? {
+    for s in Api::<Secret>::all(client.clone())
+        .list(&lp)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         out.insert(
-            format!("Secret {}/{}", s.metadata.namespace.unwrap_or_default(), s.metadata.name.unwrap_or_default()),
+            format!(
+                "Secret {}/{}",
+                s.metadata.namespace.unwrap_or_default(),
+                s.metadata.name.unwrap_or_default()
+            ),
             s.metadata.resource_version.unwrap_or_default(),
         );
     }
-    for (kind, plural) in [("Application", "applications"), ("AppProject", "appprojects")] {
-        for o in argo(client, kind, plural).list(&lp).await.map_err(|e| e.to_string())? {
+    for (kind, plural) in [
+        ("Application", "applications"),
+        ("AppProject", "appprojects"),
+    ] {
+        for o in argo(client, kind, plural)
+            .list(&lp)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let entry = o.metadata.managed_fields.iter().flatten().find(|m| {
-                m.manager.as_deref() == Some("platformctl") && m.operation.as_deref() == Some("Apply")
+                m.manager.as_deref() == Some("platformctl")
+                    && m.operation.as_deref() == Some("Apply")
             });
             out.insert(
                 format!("{kind} {}", o.metadata.name.clone().unwrap_or_default()),
                 format!(
                     "{:?} {:?}",
                     o.metadata.generation,
-                    entry.map(|m| (format!("{:?}", m.time), m.fields_v1.as_ref().map(|f| f.0.to_string())))
+                    entry.map(|m| (
+                        format!("{:?}", m.time),
+                        m.fields_v1.as_ref().map(|f| f.0.to_string())
+                    ))
                 ),
             );
         }
@@ -220,10 +247,15 @@ async fn fingerprint(client: &Client, project: &Project) -> Result<BTreeMap<Stri
         .env("HELM_DATA_HOME", project.helm_home.path().join("data"))
         .output()
         .map_err(|e| e.to_string())?;
-    let releases: Vec<Value> = serde_json::from_slice(&list.stdout).map_err(|e| format!("helm list: {e}"))?;
+    let releases: Vec<Value> =
+        serde_json::from_slice(&list.stdout).map_err(|e| format!("helm list: {e}"))?;
     for r in releases {
         out.insert(
-            format!("HelmRelease {}/{}", r["namespace"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default()),
+            format!(
+                "HelmRelease {}/{}",
+                r["namespace"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default()
+            ),
             format!("{} {} {}", r["revision"], r["status"], r["chart"]),
         );
     }
@@ -237,7 +269,10 @@ async fn all_ready(client: &Client) -> TestResult {
         .await
         .map_err(|e| e.to_string())?;
     if apps.items.len() != 2 {
-        return Err(format!("expected 2 Applications, found {}", apps.items.len()));
+        return Err(format!(
+            "expected 2 Applications, found {}",
+            apps.items.len()
+        ));
     }
     for app in &apps.items {
         let v = serde_json::to_value(app).map_err(|e| e.to_string())?;
@@ -255,10 +290,16 @@ async fn all_ready(client: &Client) -> TestResult {
                 "rollouts",
             ),
         );
-        let r = rollouts.get("customer-api").await.map_err(|e| format!("Rollout {ns}/customer-api: {e}"))?;
+        let r = rollouts
+            .get("customer-api")
+            .await
+            .map_err(|e| format!("Rollout {ns}/customer-api: {e}"))?;
         let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
         if platformctl::ready::of(&v) != Some(platformctl::ready::Readiness::Ready) {
-            return Err(format!("Rollout {ns}/customer-api is {:?}", platformctl::ready::of(&v)));
+            return Err(format!(
+                "Rollout {ns}/customer-api is {:?}",
+                platformctl::ready::of(&v)
+            ));
         }
     }
     Ok(())
@@ -337,11 +378,24 @@ fn end_to_end() -> TestResult {
         kubeconfig: cluster.kubeconfig.clone(),
     };
     let dir = project.dir.path();
-    std::fs::write(dir.join("platform.yaml"), test_platform(&repo_url, &charts.url)?)
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("platform.yaml"),
+        test_platform(&repo_url, &charts.url)?,
+    )
+    .map_err(|e| e.to_string())?;
     project.must(&["render"])?;
     let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
-    git(&["init", "-q", "--bare", "-b", "main", "customer-platform.git"], repos.path())?;
+    git(
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            "customer-platform.git",
+        ],
+        repos.path(),
+    )?;
     git(&["init", "-q", "-b", "main"], dir)?;
     git(&["add", "-A"], dir)?;
     git(&["commit", "-q", "-m", "platform"], dir)?;
@@ -355,12 +409,30 @@ fn end_to_end() -> TestResult {
     }
     let steps = steps_of(&first);
     let names: Vec<&str> = steps.iter().map(|(n, _, _)| n.as_str()).collect();
-    if names != ["preflight", "cluster", "namespaces", "secrets", "addons", "images", "gitops", "apps", "wait"] {
+    if names
+        != [
+            "preflight",
+            "cluster",
+            "namespaces",
+            "secrets",
+            "addons",
+            "images",
+            "gitops",
+            "apps",
+            "wait",
+        ]
+    {
         return Err(format!("steps: {names:?}"));
     }
-    let addons = steps.iter().find(|(n, _, _)| n == "addons").map_or(0, |s| s.2);
+    let addons = steps
+        .iter()
+        .find(|(n, _, _)| n == "addons")
+        .map_or(0, |s| s.2);
     if addons != 6 {
-        return Err(format!("expected 6 releases installed, got {addons}: {}", first.json));
+        return Err(format!(
+            "expected 6 releases installed, got {addons}: {}",
+            first.json
+        ));
     }
     runtime.block_on(all_ready(&client))?;
 
@@ -368,7 +440,11 @@ fn end_to_end() -> TestResult {
     let before = runtime.block_on(fingerprint(&client, &project))?;
     let again = project.must(&["up", "-o", "json"])?;
     eprintln!("no-op up: {:.2} s", again.took.as_secs_f64());
-    if again.json["status"] != "Converged" || steps_of(&again).iter().any(|(_, status, changes)| status == "changed" || *changes > 0) {
+    if again.json["status"] != "Converged"
+        || steps_of(&again)
+            .iter()
+            .any(|(_, status, changes)| status == "changed" || *changes > 0)
+    {
         return Err(format!("a second up changed something: {}", again.json));
     }
     let after = runtime.block_on(fingerprint(&client, &project))?;
@@ -380,7 +456,12 @@ fn end_to_end() -> TestResult {
             .collect();
         return Err(format!("a second up changed objects: {diff:?}"));
     }
-    if before.keys().filter(|k| k.starts_with("HelmRelease")).count() != 6 {
+    if before
+        .keys()
+        .filter(|k| k.starts_with("HelmRelease"))
+        .count()
+        != 6
+    {
         return Err(format!("expected 6 Helm releases: {before:?}"));
     }
 
@@ -397,7 +478,12 @@ fn end_to_end() -> TestResult {
     let seed = std::env::var("PLATFORMCTL_TEST_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1);
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
     eprintln!("kill test: seed {seed} (PLATFORMCTL_TEST_KILL_SEED replays it)");
     let mut rng = Rng(seed);
     // Each killed run starts where the previous one left off (nothing is reset between kills),
@@ -444,7 +530,10 @@ fn end_to_end() -> TestResult {
             runtime.block_on(all_ready(&client))?;
             let converged = project.must(&["up", "-o", "json"])?;
             if converged.json["status"] != "Converged" {
-                return Err(format!("up after {kills} kills did not converge: {}", converged.json));
+                return Err(format!(
+                    "up after {kills} kills did not converge: {}",
+                    converged.json
+                ));
             }
             eprintln!(
                 "kill test: after {kills} kills up converged in {:.1} s",
@@ -463,7 +552,11 @@ fn end_to_end() -> TestResult {
     Ok(())
 }
 
-fn down_and_check(runtime: &tokio::runtime::Runtime, client: &Client, project: &Project) -> TestResult {
+fn down_and_check(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    project: &Project,
+) -> TestResult {
     let down = project.must(&["down", "--keep-cluster", "--yes", "-o", "json"])?;
     let removed = down.json["removed"].as_array().map_or(0, Vec::len);
     if down.json["status"] != "Removed" || removed == 0 {
@@ -471,22 +564,38 @@ fn down_and_check(runtime: &tokio::runtime::Runtime, client: &Client, project: &
     }
     runtime.block_on(async {
         let apps = argo(client, "Application", "applications");
-        if !apps.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items.is_empty() {
+        if !apps
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .is_empty()
+        {
             return Err("Applications remain after down".to_string());
         }
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        wait_for("the platform's namespaces to be gone", Duration::from_secs(120), || async {
-            let left = namespaces
-                .list(&ListParams::default().labels("app.kubernetes.io/part-of=customer-platform"))
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(left.items.is_empty())
-        })
+        wait_for(
+            "the platform's namespaces to be gone",
+            Duration::from_secs(120),
+            || async {
+                let left = namespaces
+                    .list(
+                        &ListParams::default()
+                            .labels("app.kubernetes.io/part-of=customer-platform"),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(left.items.is_empty())
+            },
+        )
         .await
     })?;
     let left = runtime.block_on(fingerprint(client, project))?;
     if !left.is_empty() {
-        return Err(format!("down --keep-cluster left: {:?}", left.keys().collect::<Vec<_>>()));
+        return Err(format!(
+            "down --keep-cluster left: {:?}",
+            left.keys().collect::<Vec<_>>()
+        ));
     }
     Ok(())
 }
