@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::ApiResource;
 use serde::Serialize;
 
 use crate::addons::{self, Helm, Removal};
@@ -50,13 +48,6 @@ impl Error {
     }
 }
 
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
-        plural,
-    )
-}
-
 fn selector(platform: &Platform) -> String {
     format!(
         "app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/part-of={}",
@@ -81,10 +72,7 @@ pub async fn keep_cluster(
         on_removed(&r);
         removed.push(r);
     };
-    let argocd_ns = addons::plan(platform, &addons::Facts::default())
-        .into_iter()
-        .find(|r| r.kind == addons::Kind::Argocd)
-        .map_or_else(|| "argocd".to_string(), |r| r.namespace);
+    let argocd_ns = addons::namespace(platform, addons::Kind::Argocd);
     let lp = ListParams::default().labels(&selector(platform));
     // Applications, then projects: each waited until gone (finalizers run).
     for (kind, plural) in [
@@ -92,7 +80,7 @@ pub async fn keep_cluster(
         ("AppProject", "appprojects"),
     ] {
         let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &argocd_ns, &resource(kind, plural));
+            Api::namespaced_with(client.clone(), argocd_ns, &crate::kube::argo(kind, plural));
         let items = match api.list(&lp).await {
             Ok(l) => l.items,
             Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),

@@ -6,7 +6,6 @@
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 use serde::Serialize;
 use serde_json::Value;
@@ -178,10 +177,6 @@ fn node_row(n: &Node) -> NodeRow {
     }
 }
 
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 /// Lists `ar` in `ns`; a kind the cluster does not serve (its CRD absent) is an empty list.
 async fn list(
     client: &Client,
@@ -200,13 +195,10 @@ async fn list(
 }
 
 async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error> {
-    let ar = resource("argoproj.io", "v1alpha1", "Application", "applications");
-    let ns = addons::plan(platform, &addons::Facts::default())
-        .into_iter()
-        .find(|r| r.kind == addons::Kind::Argocd)
-        .map_or_else(|| "argocd".to_string(), |r| r.namespace);
+    let ar = crate::kube::argo("Application", "applications");
+    let ns = addons::namespace(platform, addons::Kind::Argocd);
     let mut rows = Vec::new();
-    for app in list(client, &ar, &ns, "Argo CD applications").await? {
+    for app in list(client, &ar, ns, "Argo CD applications").await? {
         let labels = app.metadata.labels.clone().unwrap_or_default();
         if labels.get("app.kubernetes.io/part-of") != Some(&platform.metadata.name) {
             continue;
@@ -233,7 +225,7 @@ async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error
 }
 
 async fn rollouts(platform: &Platform, client: &Client) -> Result<Vec<RolloutRow>, Error> {
-    let ar = resource("argoproj.io", "v1alpha1", "Rollout", "rollouts");
+    let ar = crate::kube::argo("Rollout", "rollouts");
     let mut rows = Vec::new();
     for env in &platform.environments {
         for r in list(client, &ar, &env.namespace, "rollouts").await? {
@@ -258,6 +250,7 @@ pub fn rollout_row(environment: &str, r: &Value) -> RolloutRow {
         Some(steps) => {
             let current = r["status"]["currentStepIndex"].as_u64().unwrap_or(0) as usize;
             let current = current.min(steps.len());
+            // As Argo's GetCurrentSetWeight: the last setWeight at or before the current step.
             let weight = if current >= steps.len() {
                 100
             } else {
@@ -265,13 +258,7 @@ pub fn rollout_row(environment: &str, r: &Value) -> RolloutRow {
                     .iter()
                     .rev()
                     .find_map(|s| s["setWeight"].as_i64())
-                    .map_or(0, |w| {
-                        if current == 0 && steps[0]["setWeight"].is_null() {
-                            0
-                        } else {
-                            w
-                        }
-                    })
+                    .unwrap_or(0)
             };
             (Some(format!("{current}/{}", steps.len())), Some(weight))
         }

@@ -182,6 +182,18 @@ pub struct Helm {
 }
 
 impl Helm {
+    /// [`Helm::locate`], pointed at `target`'s kubeconfig and context.
+    pub fn for_target(target: &crate::cluster::Target) -> Result<Helm, Error> {
+        let mut helm = Helm::locate()?;
+        if let Some(k) = &target.kubeconfig {
+            helm = helm.kubeconfig(k);
+        }
+        if let Some(c) = &target.context {
+            helm = helm.context(c);
+        }
+        Ok(helm)
+    }
+
     /// The binary named by `$PLATFORMCTL_HELM`, else `helm` on PATH.
     pub fn locate() -> Result<Helm, Error> {
         if let Some(path) = std::env::var_os(ENV).filter(|p| !p.is_empty()) {

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 pub use helm::{Change, Deployed, ENV as HELM_ENV, Helm, Removal, Status};
 pub use plan::{
-    Credentials, Facts, GRAFANA_ADMIN_SECRET, Kind, Release, chaos_daemon, plan, runtime_of,
+    Credentials, Facts, GRAFANA_ADMIN_SECRET, Kind, Release, chaos_daemon, namespace, plan,
+    runtime_of,
 };
 
 /// The release a helm command was about.

@@ -97,6 +97,14 @@ impl Kind {
     }
 }
 
+/// The namespace of `kind`'s addon: platform.yaml's `namespace`, else the default. The rendered
+/// tree (the Applications' namespace), `up`, `status` and `down` all ask here.
+pub fn namespace(platform: &Platform, kind: Kind) -> &str {
+    kind.config(&platform.addons)
+        .and_then(|a| a.namespace.as_deref())
+        .unwrap_or(kind.namespace())
+}
+
 /// One Helm release, fully resolved: what `helm upgrade --install` gets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,10 +218,7 @@ pub fn plan(platform: &Platform, facts: &Facts) -> Vec<Release> {
         .into_iter()
         .filter_map(|kind| {
             let addon = kind.config(&platform.addons).filter(|a| a.enabled)?;
-            let namespace = addon
-                .namespace
-                .clone()
-                .unwrap_or_else(|| kind.namespace().to_string());
+            let namespace = namespace(platform, kind).to_string();
             let credentials = (kind == Kind::KubePrometheusStack).then(|| Credentials {
                 namespace: namespace.clone(),
                 name: GRAFANA_ADMIN_SECRET.to_string(),

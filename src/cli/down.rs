@@ -71,14 +71,8 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
             },
         });
     }
-    let client = crate::kube::client(target.kubeconfig.as_ref(), target.context.as_deref()).await?;
-    let mut helm = crate::addons::Helm::locate()?;
-    if let Some(k) = &target.kubeconfig {
-        helm = helm.kubeconfig(k);
-    }
-    if let Some(c) = &target.context {
-        helm = helm.context(c);
-    }
+    let client = crate::kube::client_for(&target).await?;
+    let helm = crate::addons::Helm::for_target(&target)?;
     let printer = ctx.printer;
     let removed = crate::down::keep_cluster(&platform, &client, &helm, timeout, &|r| {
         printer.note(&format!("down: removed {} {}", r.kind, r.name));

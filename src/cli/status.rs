@@ -20,16 +20,9 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let Args { cluster } = args;
     let platform = cluster.platform(ctx)?;
     let target = crate::cluster::locate(&platform.cluster)?;
-    let client = crate::kube::client(target.kubeconfig.as_ref(), target.context.as_deref()).await?;
-    let helm = crate::addons::Helm::locate().ok().map(|mut h| {
-        if let Some(k) = &target.kubeconfig {
-            h = h.kubeconfig(k);
-        }
-        if let Some(c) = &target.context {
-            h = h.context(c);
-        }
-        h
-    });
+    let client = crate::kube::client_for(&target).await?;
+    // Without helm, status still shows everything else; the addons read "unknown (no helm)".
+    let helm = crate::addons::Helm::for_target(&target).ok();
     let status = crate::status::collect(&platform, &client, helm.as_ref()).await?;
     let mut text = String::from("NODES\n");
     for n in &status.nodes {

@@ -26,14 +26,25 @@ pub struct Target {
     pub driver: Driver,
 }
 
+/// A cluster made to run: how to reach it, and what had to be done for that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ensured {
+    pub target: Target,
+    /// `None` when it already ran as configured; else what was done (`minikube start`, ...).
+    pub change: Option<String>,
+}
+
 /// Makes the configured cluster exist and run, and says how to reach it.
 ///
 /// With `driver: minikube` this starts or creates the profile (see [`minikube::Minikube::ensure`]);
 /// with `driver: existing` it only checks that the context is in the kubeconfig.
-pub async fn ensure(cluster: &Cluster) -> Result<Target, Error> {
+pub async fn ensure(cluster: &Cluster) -> Result<Ensured, Error> {
     match cluster.driver {
         Driver::Minikube => minikube::Minikube::from_env().ensure(cluster).await,
-        Driver::Existing => existing::resolve(cluster.context.as_deref()),
+        Driver::Existing => Ok(Ensured {
+            target: existing::resolve(cluster.context.as_deref())?,
+            change: None,
+        }),
     }
 }
 

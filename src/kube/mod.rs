@@ -32,6 +32,20 @@ pub enum Error {
     },
 }
 
+/// An Argo kind (`argoproj.io/v1alpha1`: Application, AppProject, Rollout), addressed without a
+/// discovery request: its CRD is pinned.
+pub fn argo(kind: &str, plural: &str) -> kube::discovery::ApiResource {
+    kube::discovery::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
+        plural,
+    )
+}
+
+/// A client for the cluster a driver resolved.
+pub async fn client_for(target: &crate::cluster::Target) -> Result<Client, Error> {
+    client(target.kubeconfig.as_ref(), target.context.as_deref()).await
+}
+
 /// A client for `context` of the kubeconfig at `path` (or `KUBECONFIG`/`~/.kube/config`).
 pub async fn client(path: Option<&PathBuf>, context: Option<&str>) -> Result<Client, Error> {
     let kubeconfig = match path {

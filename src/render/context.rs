@@ -192,12 +192,7 @@ pub struct Chaos<'a> {
 
 impl<'a> Platform<'a> {
     pub fn new(p: &'a config::Platform) -> Self {
-        let ns = |addon: &'a Option<config::Addon>, default: &'a str| -> &'a str {
-            addon
-                .as_ref()
-                .and_then(|a| a.namespace.as_deref())
-                .unwrap_or(default)
-        };
+        let ns = |kind| crate::addons::namespace(p, kind);
         let (repo_url, branch) = match (&p.gitops.remote, &p.gitops.local) {
             (Some(r), _) => (r.url.clone(), r.branch.as_str()),
             (None, Some(l)) => (
@@ -237,7 +232,7 @@ impl<'a> Platform<'a> {
                 source_path: format!("{prefix}envs/{}", e.name),
             })
             .collect();
-        let chaos_ns = ns(&p.addons.chaos_mesh, "chaos");
+        let chaos_ns = ns(crate::addons::Kind::ChaosMesh);
         let chaos = p
             .chaos
             .iter()
@@ -275,10 +270,10 @@ impl<'a> Platform<'a> {
             name: &p.metadata.name,
             repo_url,
             branch,
-            argocd_namespace: ns(&p.addons.argocd, "argocd"),
+            argocd_namespace: ns(crate::addons::Kind::Argocd),
             prometheus_url: format!(
                 "http://prometheus-operated.{}.svc.cluster.local:9090",
-                ns(&p.addons.kube_prometheus_stack, "monitoring")
+                ns(crate::addons::Kind::KubePrometheusStack)
             ),
             labels: vec![
                 ("app.kubernetes.io/part-of", &p.metadata.name),

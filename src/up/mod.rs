@@ -16,7 +16,7 @@ use serde::Serialize;
 
 pub use objects::SYSTEM_NAMESPACES;
 
-use crate::config::{Driver, Platform};
+use crate::config::Platform;
 
 /// The steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -103,12 +103,6 @@ pub struct Settings {
     pub force_conflicts: bool,
     /// `--dry-run=server`: objects are sent with dryRun; no Helm release, Secret or image changes.
     pub server_dry_run: bool,
-}
-
-impl Settings {
-    pub fn driver(&self) -> Driver {
-        self.platform.cluster.driver
-    }
 }
 
 /// The outcome of one step.

@@ -233,23 +233,14 @@ async fn connect(settings: &Settings, state: &mut State) -> Result<Client, BoxEr
         return Ok(c.clone());
     }
     let t = target(settings, state).await?;
-    let client = crate::kube::client(t.kubeconfig.as_ref(), t.context.as_deref()).await?;
+    let client = crate::kube::client_for(&t).await?;
     state.client = Some(client.clone());
     Ok(client)
 }
 
 async fn cluster_step(settings: &Settings, state: &mut State) -> Result<Outcome, BoxError> {
-    let before = if settings.platform.cluster.driver == Driver::Minikube {
-        Some(
-            cluster::minikube::Minikube::from_env()
-                .status(&settings.platform.cluster.profile)
-                .await?,
-        )
-    } else {
-        None
-    };
-    let t = cluster::ensure(&settings.platform.cluster).await?;
-    state.target = Some(t);
+    let ensured = cluster::ensure(&settings.platform.cluster).await?;
+    state.target = Some(ensured.target);
     let client = connect(settings, state).await?;
     let version = client
         .apiserver_version()
@@ -269,15 +260,7 @@ async fn cluster_step(settings: &Settings, state: &mut State) -> Result<Outcome,
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
         })
         .count();
-    let mut changes = Vec::new();
-    if let Some(before) = before
-        && !matches!(before, cluster::minikube::ProfileStatus::Running { .. })
-    {
-        changes.push(format!(
-            "minikube profile `{}` started",
-            settings.platform.cluster.profile
-        ));
-    }
+    let changes: Vec<String> = ensured.change.into_iter().collect();
     Ok(Outcome::done(
         changes,
         format!(
@@ -482,17 +465,6 @@ impl Progress for NoProgress {
     fn finished(&self, _: Step, _: &super::StepReport) {}
 }
 
-fn helm_for(target: &Target) -> Result<Helm, BoxError> {
-    let mut helm = Helm::locate()?;
-    if let Some(k) = &target.kubeconfig {
-        helm = helm.kubeconfig(k);
-    }
-    if let Some(c) = &target.context {
-        helm = helm.context(c);
-    }
-    Ok(helm)
-}
-
 async fn addons_step(
     settings: &Settings,
     state: &mut State,
@@ -508,7 +480,7 @@ async fn addons_step(
         ));
     }
     let t = target(settings, state).await?;
-    let helm = helm_for(&t)?;
+    let helm = Helm::for_target(&t)?;
     let results = helm
         .converge_all(&releases, 3, |r, result| {
             if let Ok(change) = result {
@@ -627,10 +599,7 @@ async fn wait_apps(
     if apps.is_empty() {
         return Ok(Outcome::skipped("no Argo CD application"));
     }
-    let resource = kube::discovery::ApiResource::from_gvk_with_plural(
-        &kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Application"),
-        "applications",
-    );
+    let resource = crate::kube::argo("Application", "applications");
     let targets = apps
         .iter()
         .map(|m| wait::Target {
@@ -751,8 +720,12 @@ pub async fn credentials(settings: &Settings) -> Result<Vec<Credential>, BoxErro
         let api: Api<Secret> = Api::namespaced(client.clone(), &ns);
         async move { api.get_opt(name).await }
     };
-    if let Some(argocd) = releases.iter().find(|r| r.kind == addons::Kind::Argocd)
-        && let Some(s) = read(argocd.namespace.clone(), "argocd-initial-admin-secret").await?
+    if releases.iter().any(|r| r.kind == addons::Kind::Argocd)
+        && let Some(s) = read(
+            addons::namespace(&settings.platform, addons::Kind::Argocd).to_string(),
+            "argocd-initial-admin-secret",
+        )
+        .await?
     {
         out.push(Credential {
             name: "Argo CD".into(),

@@ -534,48 +534,12 @@ async fn pending_releases_are_recovered(cluster: &'static Cluster, client: Clien
         };
 
         kill_while(&fixture.helm, &with("hangInstall"), Status::PendingInstall).await?;
-        let change = fixture
-            .helm
-            .converge(&wanted)
-            .await
-            .map_err(|e| e.to_string())?;
-        check(change == Change::Installed, || {
-            format!("recovery: {change:?}")
-        })?;
-        let deployed = fixture
-            .helm
-            .release(&wanted.name, &wanted.namespace)
-            .await
-            .map_err(|e| e.to_string())?;
-        check(
-            deployed
-                .as_ref()
-                .is_some_and(|d| d.status == Status::Deployed),
-            || format!("after recovery: {deployed:?}"),
-        )?;
+        recovers(&fixture.helm, &wanted, Change::Installed).await?;
 
         kill_while(&fixture.helm, &with("hangUpgrade"), Status::PendingUpgrade).await?;
         let mut changed = wanted.clone();
         changed.values["replicas"] = json!(2);
-        let change = fixture
-            .helm
-            .converge(&changed)
-            .await
-            .map_err(|e| e.to_string())?;
-        check(change == Change::Upgraded, || {
-            format!("recovery: {change:?}")
-        })?;
-        let deployed = fixture
-            .helm
-            .release(&wanted.name, &wanted.namespace)
-            .await
-            .map_err(|e| e.to_string())?;
-        check(
-            deployed
-                .as_ref()
-                .is_some_and(|d| d.status == Status::Deployed),
-            || format!("after recovery: {deployed:?}"),
-        )?;
+        recovers(&fixture.helm, &changed, Change::Upgraded).await?;
         let deployment = must(
             &client,
             namespaces.get("metrics"),
@@ -620,6 +584,23 @@ async fn pending_releases_are_recovered(cluster: &'static Cluster, client: Clien
     .await;
     namespaces.delete().await;
     result
+}
+
+/// The converge after a killed helm recovers the release: it reports `want` and leaves the
+/// release deployed.
+async fn recovers(helm: &Helm, release: &Release, want: Change) -> TestResult {
+    let change = helm.converge(release).await.map_err(|e| e.to_string())?;
+    check(change == want, || format!("recovery: {change:?}"))?;
+    let deployed = helm
+        .release(&release.name, &release.namespace)
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        deployed
+            .as_ref()
+            .is_some_and(|d| d.status == Status::Deployed),
+        || format!("after recovery: {deployed:?}"),
+    )
 }
 
 /// The stand-in charts, packaged and indexed in a directory served over HTTP on 127.0.0.1 until

@@ -12,7 +12,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use libtest_mimic::Trial;
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
@@ -127,9 +126,11 @@ fn publish(
 }
 
 fn argo_api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
-    let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
-    Api::namespaced_with(client.clone(), ARGOCD_NAMESPACE, &resource)
+    Api::namespaced_with(
+        client.clone(),
+        ARGOCD_NAMESPACE,
+        &platformctl::kube::argo(kind, plural),
+    )
 }
 
 fn application(name: &str, project: &str, repo: &str, path: &str, namespace: &str) -> Value {

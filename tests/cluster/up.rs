@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use libtest_mimic::Trial;
 use serde_json::Value;
 
@@ -102,14 +101,26 @@ impl Project {
             .current_dir(self.dir.path())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("PLATFORMCTL_HELM", &self.helm)
-            .env("HELM_CACHE_HOME", self.helm_home.path().join("cache"))
-            .env("HELM_CONFIG_HOME", self.helm_home.path().join("config"))
-            .env("HELM_DATA_HOME", self.helm_home.path().join("data"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        self.helm_home_env(&mut cmd);
         cmd
+    }
+
+    /// helm with the project's own cache, config and data directories, on its cluster.
+    fn helm(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.helm);
+        cmd.args(args).arg("--kubeconfig").arg(&self.kubeconfig);
+        self.helm_home_env(&mut cmd);
+        cmd
+    }
+
+    fn helm_home_env(&self, cmd: &mut Command) {
+        cmd.env("HELM_CACHE_HOME", self.helm_home.path().join("cache"))
+            .env("HELM_CONFIG_HOME", self.helm_home.path().join("config"))
+            .env("HELM_DATA_HOME", self.helm_home.path().join("data"));
     }
 
     fn run(&self, args: &[&str]) -> Result<Run, String> {
@@ -173,10 +184,7 @@ fn argo(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
     Api::namespaced_with(
         client.clone(),
         "argocd",
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind),
-            plural,
-        ),
+        &platformctl::kube::argo(kind, plural),
     )
 }
 
@@ -239,12 +247,8 @@ async fn fingerprint(
             );
         }
     }
-    let list = Command::new(&project.helm)
-        .args(["list", "-A", "-a", "-o", "json", "--kubeconfig"])
-        .arg(&project.kubeconfig)
-        .env("HELM_CACHE_HOME", project.helm_home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", project.helm_home.path().join("config"))
-        .env("HELM_DATA_HOME", project.helm_home.path().join("data"))
+    let list = project
+        .helm(&["list", "-A", "-a", "-o", "json"])
         .output()
         .map_err(|e| e.to_string())?;
     let releases: Vec<Value> =
@@ -285,10 +289,7 @@ async fn all_ready(client: &Client) -> TestResult {
         let rollouts: Api<DynamicObject> = Api::namespaced_with(
             client.clone(),
             ns,
-            &ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
-                "rollouts",
-            ),
+            &platformctl::kube::argo("Rollout", "rollouts"),
         );
         let r = rollouts
             .get("customer-api")
@@ -341,15 +342,12 @@ fn end_to_end() -> TestResult {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let client = runtime.block_on(async {
-        let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::read_from(&cluster.kubeconfig).map_err(|e| e.to_string())?,
-            &Default::default(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        Client::try_from(config).map_err(|e| e.to_string())
-    })?;
+    let client = runtime.block_on(
+        support::Cluster {
+            kubeconfig: cluster.kubeconfig.clone(),
+        }
+        .client(),
+    )?;
 
     // The chart repository and the git server.
     let helm = crate::addons::locate_helm()?;

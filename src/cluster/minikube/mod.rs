@@ -17,7 +17,7 @@ pub use args::ImageBuild;
 pub use status::{NodeStatus, ProfileStatus};
 
 use super::process::{self, Output};
-use super::{Driver, Error, Target};
+use super::{Driver, Ensured, Error, Target};
 use crate::config::Cluster;
 
 /// Environment variable naming the minikube binary.
@@ -98,19 +98,24 @@ impl Minikube {
     /// Makes the profile run with the configured node count and returns how to reach it: the
     /// kubeconfig minikube maintains (standard loading rules) and the context named after the
     /// profile.
-    pub async fn ensure(&self, cluster: &Cluster) -> Result<Target, Error> {
+    pub async fn ensure(&self, cluster: &Cluster) -> Result<Ensured, Error> {
         let profile = cluster.profile.as_str();
         let before = self.status(profile).await?;
         check_node_count(profile, &before, cluster.nodes)?;
-        let after = match before {
-            ProfileStatus::Running { .. } => before,
+        let (after, change) = match before {
+            ProfileStatus::Running { .. } => (before, None),
             ref s if s.only_kubeconfig_stale() => {
                 self.update_context(profile).await?;
-                self.status(profile).await?
+                let after = self.status(profile).await?;
+                (
+                    after,
+                    Some(format!("kubeconfig context `{profile}` updated")),
+                )
             }
             _ => {
                 self.start(cluster).await?;
-                self.status(profile).await?
+                let after = self.status(profile).await?;
+                (after, Some(format!("minikube profile `{profile}` started")))
             }
         };
         match &after {
@@ -135,10 +140,13 @@ impl Minikube {
             }
         }
         check_node_count(profile, &after, cluster.nodes)?;
-        Ok(Target {
-            kubeconfig: None,
-            context: Some(profile.to_string()),
-            driver: Driver::Minikube,
+        Ok(Ensured {
+            target: Target {
+                kubeconfig: None,
+                context: Some(profile.to_string()),
+                driver: Driver::Minikube,
+            },
+            change,
         })
     }
 
@@ -264,7 +272,9 @@ mod tests {
     #[tokio::test]
     async fn running_profile_is_reused_without_start() {
         let fake = Fake::new("status-multi-running.json", 0, "status-multi-running.json");
-        let target = fake.minikube.ensure(&cluster(3)).await.expect("ensured");
+        let ensured = fake.minikube.ensure(&cluster(3)).await.expect("ensured");
+        assert_eq!(ensured.change, None);
+        let target = ensured.target;
         assert_eq!(
             target,
             Target {
