@@ -1,15 +1,14 @@
 //! `platformctl up --driver existing` end to end, on a cluster of its own: the real control
 //! plane, the real Argo CD (application controller, repo server) and the real Argo Rollouts
-//! controller (reconciling every Rollout), the real helm installing the addons' stand-in charts
-//! from a chart repository on loopback, and the GitOps tree in a git repository served over HTTP
-//! on loopback. "Synced and Healthy" is Argo CD's own verdict.
+//! controller (reconciling every Rollout), the real metrics-server behind the metrics API (prod's
+//! HPA scales its Rollout on the pods' CPU, as kwok simulates it), the real helm installing the
+//! addons' stand-in charts from a chart repository on loopback, and the GitOps tree in a git
+//! repository served over HTTP on loopback. "Synced and Healthy" is Argo CD's own verdict.
 //!
-//! What cannot be real here, and so is not in the test platform: the in-cluster git server
-//! (`gitops.local`: its pod would be simulated by kwok and serve nothing), so the platform uses
-//! `gitops.remote`; and prod's Ingress and HPA: with no ingress controller nothing publishes an
-//! Ingress address (Argo CD: Progressing) and with no metrics API the HPA reports
-//! FailedGetResourceMetric (Argo CD: Degraded). Their objects are applied strictly elsewhere
-//! (`reference_tree_*`).
+//! What cannot be real here: the in-cluster git server (`gitops.local`: its pod would be
+//! simulated by kwok and serve nothing), so the platform uses `gitops.remote`; and the ingress
+//! controller: kwok publishes each Ingress's address in its status, as ingress-nginx would, and
+//! nothing serves it (tests/sim/cluster says why).
 //!
 //! Stages, one after the other on the same cluster: up from nothing; a second up changes nothing;
 //! status; down --keep-cluster; 20 runs of up killed with SIGKILL at random moments, then up
@@ -26,6 +25,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use libtest_mimic::Trial;
 use serde_json::Value;
 
+use crate::platform::test_platform;
 use crate::support::{self, TestResult, wait_for};
 
 pub fn trials() -> Vec<Trial> {
@@ -46,11 +46,14 @@ impl OwnCluster {
     fn start() -> Result<OwnCluster, String> {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-up");
         let port_base = crate::free_port_base()?;
-        let out =
-            support::harness_command_in(&dir, port_base, &["up", "--with", "rollouts,argocd"])
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| e.to_string())?;
+        let out = support::harness_command_in(
+            &dir,
+            port_base,
+            &["up", "--with", "rollouts,argocd,metrics"],
+        )
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let kubeconfig = stdout
             .lines()
@@ -151,33 +154,6 @@ impl Project {
         }
         Ok(run)
     }
-}
-
-/// The repository's customer-platform, for an existing cluster, its GitOps tree in `repo_url`
-/// and its charts from `charts`.
-fn test_platform(repo_url: &str, charts: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(support::repo_root().join("platform.yaml"))
-        .map_err(|e| e.to_string())?;
-    let mut p: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
-    p["cluster"]["driver"] = "existing".into();
-    p["gitops"] = serde_yaml::from_str(&format!("remote: {{url: \"{repo_url}\", branch: main}}"))
-        .map_err(|e| e.to_string())?;
-    let addons = p["addons"]
-        .as_mapping_mut()
-        .ok_or("platform.yaml has no addons")?;
-    for (_, addon) in addons.iter_mut() {
-        addon["repository"] = charts.into();
-    }
-    let envs = p["environments"]
-        .as_sequence_mut()
-        .ok_or("no environments")?;
-    for env in envs {
-        if let Some(m) = env.as_mapping_mut() {
-            m.remove("ingress");
-            m.remove("hpa");
-        }
-    }
-    serde_yaml::to_string(&p).map_err(|e| e.to_string())
 }
 
 fn argo(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
@@ -306,6 +282,85 @@ async fn all_ready(client: &Client) -> TestResult {
     Ok(())
 }
 
+/// Prod's Ingress and HPA: among the resources of prod's Application (whose health, Healthy by
+/// all_ready, is the worst of theirs: Argo CD 3 keeps the per-resource health out of the
+/// Application's status), the Ingress with the address kwok published, and the HPA reading its
+/// Rollout's pods' CPU through the metrics API, which metrics-server first has about 30 s after
+/// the pods start.
+async fn prod_ingress_and_hpa(client: &Client) -> TestResult {
+    let apps = argo(client, "Application", "applications");
+    let prod = apps
+        .get("customer-platform-prod")
+        .await
+        .map_err(|e| format!("Application customer-platform-prod: {e}"))?;
+    let resources = prod.data["status"]["resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for kind in ["Ingress", "HorizontalPodAutoscaler"] {
+        let sync = resources
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == "customer-api")
+            .map(|r| r["status"].clone());
+        if sync != Some(Value::from("Synced")) {
+            return Err(format!(
+                "prod's {kind} customer-api in its Application: {sync:?}"
+            ));
+        }
+    }
+    let ingress: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "prod",
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+        )),
+    );
+    let lb = ingress
+        .get("customer-api")
+        .await
+        .map_err(|e| e.to_string())?
+        .data["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .clone();
+    if lb != "127.0.0.1" {
+        return Err(format!("prod's Ingress has no published address: {lb}"));
+    }
+    let hpas: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "prod",
+        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "autoscaling",
+            "v2",
+            "HorizontalPodAutoscaler",
+        )),
+    );
+    wait_for(
+        "prod's HPA to read its pods' CPU (ScalingActive: ValidMetricFound)",
+        Duration::from_secs(120),
+        || async {
+            let hpa = hpas.get("customer-api").await.map_err(|e| e.to_string())?;
+            let status = &hpa.data["status"];
+            let active = status["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "ScalingActive"))
+                .cloned()
+                .unwrap_or_default();
+            let cpu = &status["currentMetrics"][0]["resource"]["current"]["averageUtilization"];
+            if active["status"] == "True" && active["reason"] == "ValidMetricFound" && cpu.is_u64()
+            {
+                Ok(true)
+            } else {
+                Err(format!(
+                    "ScalingActive {} {}: {}; current CPU {cpu}",
+                    active["status"], active["reason"], active["message"]
+                ))
+            }
+        },
+    )
+    .await
+}
+
 fn steps_of(run: &Run) -> Vec<(String, String, usize)> {
     run.json["steps"]
         .as_array()
@@ -352,7 +407,7 @@ fn end_to_end() -> TestResult {
     // The chart repository and the git server.
     let helm = crate::addons::locate_helm()?;
     let helm_home = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let charts = crate::addons::ChartRepo::start(&helm, helm_home.path())?;
+    let charts = crate::platform::ChartRepo::start(&helm, helm_home.path())?;
     let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
     let served = cluster
         .harness(&["git-serve", &repos.path().display().to_string()])
@@ -433,6 +488,7 @@ fn end_to_end() -> TestResult {
         ));
     }
     runtime.block_on(all_ready(&client))?;
+    runtime.block_on(prod_ingress_and_hpa(&client))?;
 
     // 2. Again: nothing changes, nothing is reported changed.
     let before = runtime.block_on(fingerprint(&client, &project))?;
