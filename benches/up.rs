@@ -19,7 +19,7 @@
 //! reading the nodes), so the ratio favours the peer.
 //!
 //! Run: `cargo bench --bench up` (ROUNDS=5 by default). It starts its own cluster on ports
-//! 26900..26913 with state in target/bench-up-sim, and stops it at the end. Exit 0 even over
+//! 26900..26914 with state in target/bench-up-sim, and stops it at the end. Exit 0 even over
 //! budget, unless BENCH_ENFORCE=1; exit 2 if a no-op `up` is not `Converged`.
 
 #[path = "../tests/common/platform.rs"]

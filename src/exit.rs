@@ -98,6 +98,9 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::cluster::Error>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::up::gitserver::Error>() {
+            return e.hint();
+        }
         if let Some(config::Error::Read { source, file }) = cause.downcast_ref::<config::Error>()
             && source.kind() == std::io::ErrorKind::NotFound
         {

@@ -899,3 +899,64 @@ fn up_refuses_a_stale_tree_before_touching_the_cluster() {
         run.stderr
     );
 }
+
+#[test]
+fn up_with_gitops_local_needs_the_tree_committed_before_touching_the_cluster() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["-q", "render"]).code, 0);
+    let unreachable = [("KUBECONFIG", Path::new("/nonexistent/kubeconfig"))];
+    let up = ["up", "--driver", "existing", "--skip", "addons"];
+    // Not a git repository: nothing to push.
+    let run = platformctl_env(dir.path(), &up, &unreachable);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("gitops.local pushes your project's HEAD commit"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: commit the project"),
+        "{}",
+        run.stderr
+    );
+    // A commit without the rendered tree: Argo CD would deploy a tree without it.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@platformctl.invalid",
+            ])
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "platform.yaml"]);
+    git(&["commit", "-q", "-m", "platform"]);
+    let run = platformctl_env(dir.path(), &up, &unreachable);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the rendered tree has 17 uncommitted file(s), e.g. `argocd/app-dev.yaml`"),
+        "{}",
+        run.stderr
+    );
+    // Committed, the preflight passes and the next step needs the cluster (exit 3).
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "tree"]);
+    let run = platformctl_env(dir.path(), &up, &unreachable);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the kubeconfig"),
+        "{}",
+        run.stderr
+    );
+}

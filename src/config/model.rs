@@ -151,6 +151,16 @@ pub struct LocalGit {
     pub branch: String,
 }
 
+impl LocalGit {
+    /// Where Argo CD reads the in-cluster repository of the platform `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!(
+            "git://gitops.{}.svc.cluster.local/{name}.git",
+            self.namespace
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemoteGit {

@@ -205,7 +205,7 @@ fn gitops(out: &mut Problems, g: &Gitops) {
             branch(out, "gitops.local.branch", &l.branch);
         }
         (None, Some(r)) => {
-            let ok = ["https://", "http://", "ssh://", "git@", "file://"]
+            let ok = ["https://", "http://", "ssh://", "git://", "git@", "file://"]
                 .iter()
                 .any(|s| r.url.starts_with(s))
                 && !r.url.contains(char::is_whitespace);
@@ -213,7 +213,7 @@ fn gitops(out: &mut Problems, g: &Gitops) {
                 out.add(
                     "gitops.remote.url",
                     format!(
-                        "must be an https://, ssh://, git@ or file:// repository URL, found `{}`",
+                        "must be an https://, http://, ssh://, git://, git@ or file:// repository URL, found `{}`",
                         r.url
                     ),
                 );

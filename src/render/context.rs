@@ -195,13 +195,7 @@ impl<'a> Platform<'a> {
         let ns = |kind| crate::addons::namespace(p, kind);
         let (repo_url, branch) = match (&p.gitops.remote, &p.gitops.local) {
             (Some(r), _) => (r.url.clone(), r.branch.as_str()),
-            (None, Some(l)) => (
-                format!(
-                    "http://gitops.{}.svc.cluster.local/{}.git",
-                    l.namespace, p.metadata.name
-                ),
-                l.branch.as_str(),
-            ),
+            (None, Some(l)) => (l.url(&p.metadata.name), l.branch.as_str()),
             (None, None) => (String::new(), "main"),
         };
         let prefix = match p.gitops.path.trim_matches('/') {

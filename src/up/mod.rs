@@ -5,6 +5,7 @@
 //! at any moment is finished by the next one (there is no state outside the cluster and git).
 //! Steps report through [`Progress`]; this module never prints.
 
+pub mod gitserver;
 mod objects;
 mod steps;
 
@@ -83,7 +84,9 @@ impl Step {
                 "install or upgrade the Helm addons at their pinned chart versions, independent ones in parallel"
             }
             Step::Images => "build the workload images into every minikube node",
-            Step::Gitops => "check that Argo CD can read the GitOps source",
+            Step::Gitops => {
+                "the GitOps source: Argo CD can read the remote repository, or the in-cluster git server runs and has the project's HEAD"
+            }
             Step::Apps => "apply the Argo CD projects and applications of the rendered tree",
             Step::Wait => "wait until every application is Synced and Healthy",
         }

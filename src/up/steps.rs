@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 
+use super::gitserver::{self, Pushed};
 use super::objects::{self, Source};
 use super::{Credential, Endpoint, Progress, Settings, Step, StepStatus};
 use crate::addons::{self, Change, Helm};
@@ -73,7 +74,7 @@ pub async fn run(
         Step::Secrets => secrets(settings, state).await,
         Step::Addons => addons_step(settings, state, progress).await,
         Step::Images => images(settings, state, progress).await,
-        Step::Gitops => gitops(settings).await,
+        Step::Gitops => gitops(settings, state, progress).await,
         Step::Apps => {
             let client = connect(settings, state).await?;
             apply(
@@ -133,8 +134,12 @@ pub fn preview(step: Step, settings: &Settings) -> String {
         Step::Gitops => match (&p.gitops.remote, &p.gitops.local) {
             (Some(r), _) => format!("{} branch {}", r.url, r.branch),
             (None, Some(l)) => format!(
-                "in-cluster git server in namespace {}: not available in this version, `up` stops in preflight (set gitops.remote)",
-                l.namespace
+                "in-cluster git server (Deployment and Service `{}` in namespace {}, image {}); pushes the project's HEAD to branch {}; Argo CD reads {}",
+                gitserver::NAME,
+                l.namespace,
+                gitserver::IMAGE,
+                l.branch,
+                l.url(&p.metadata.name)
             ),
             (None, None) => "no source".into(),
         },
@@ -177,9 +182,6 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
         .hint("run `platformctl render`, commit and push the tree, then `platformctl up` again")
         .into());
     }
-    if settings.steps.contains(&Step::Gitops) && settings.platform.gitops.remote.is_none() {
-        return Err(local_git_unavailable());
-    }
     let mut found = Vec::new();
     if settings.steps.contains(&Step::Addons)
         && !addons::plan(&settings.platform, &addons::Facts::default()).is_empty()
@@ -187,9 +189,12 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
         let helm = Helm::locate()?;
         found.push(format!("helm {}", helm.version().await?));
     }
-    if settings.steps.contains(&Step::Gitops) && settings.platform.gitops.remote.is_some() {
+    if settings.steps.contains(&Step::Gitops) {
         which("git")?;
         found.push("git".into());
+        if settings.platform.gitops.local.is_some() {
+            found.push(format!("HEAD {}", local_source_ready(settings).await?));
+        }
     }
     Ok(Outcome::done(
         Vec::new(),
@@ -323,15 +328,24 @@ fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
     Ok(out)
 }
 
-/// `gitops.local` needs the in-cluster git server, which this version does not set up: said in
-/// preflight, before anything in the cluster changes.
-fn local_git_unavailable() -> BoxError {
-    Box::new(
-        crate::exit::UsageError::new(
-            "gitops.local (the in-cluster git server) cannot be set up by this version of up",
-        )
-        .hint("set `gitops.remote.url` to a repository Argo CD can read, push the rendered tree to it, and run `platformctl render` again"),
-    )
+/// `gitops.local` pushes the project's HEAD commit: there must be one, and the rendered tree
+/// must be in it (else Argo CD would deploy an older tree than the one on disk). Said in
+/// preflight, before anything in the cluster changes. The short HEAD.
+async fn local_source_ready(settings: &Settings) -> Result<String, BoxError> {
+    let head = gitserver::head(&settings.project).await.map_err(|e| {
+        crate::exit::UsageError::new(format!("gitops.local pushes your project's HEAD commit: {e}"))
+            .hint("commit the project (`git init -b main && git add -A && git commit -m platform`), or set `gitops.remote`")
+    })?;
+    let dirty = gitserver::uncommitted(&settings.project).await?;
+    if let Some(first) = dirty.first() {
+        return Err(crate::exit::UsageError::new(format!(
+            "the rendered tree has {} uncommitted file(s), e.g. `{first}`: gitops.local pushes your HEAD commit, so Argo CD would deploy the tree without them",
+            dirty.len()
+        ))
+        .hint("commit the rendered tree (`git add -A && git commit`), then `platformctl up` again")
+        .into());
+    }
+    Ok(head.chars().take(12).collect())
 }
 
 /// Namespaces and RBAC. A namespace that exists without `up`'s label was made by someone else:
@@ -540,10 +554,17 @@ async fn images(
     Ok(Outcome::done(changes, format!("{} images", builds.len())))
 }
 
-async fn gitops(settings: &Settings) -> Result<Outcome, BoxError> {
+async fn gitops(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+) -> Result<Outcome, BoxError> {
     let g = &settings.platform.gitops;
     let Some(remote) = &g.remote else {
-        return Err(local_git_unavailable());
+        let Some(local) = &g.local else {
+            return Ok(Outcome::skipped("no GitOps source"));
+        };
+        return local_server(settings, state, progress, local).await;
     };
     let refname = format!("refs/heads/{}", remote.branch);
     let out = tokio::time::timeout(
@@ -581,6 +602,75 @@ async fn gitops(settings: &Settings) -> Result<Outcome, BoxError> {
         Vec::new(),
         format!("{} {} at {sha}", remote.url, remote.branch),
     ))
+}
+
+/// The in-cluster git server: its objects applied, its pod waited Ready, the project's HEAD
+/// pushed to it.
+async fn local_server(
+    settings: &Settings,
+    state: &mut State,
+    progress: &dyn Progress,
+    local: &crate::config::LocalGit,
+) -> Result<Outcome, BoxError> {
+    // (again: `--only` may have left preflight out, and nothing is applied without a commit)
+    local_source_ready(settings).await?;
+    let client = connect(settings, state).await?;
+    let manifests = gitserver::manifests(&settings.platform, local);
+    let applied = apply(
+        settings,
+        client.clone(),
+        manifests.clone(),
+        progress,
+        Step::Gitops,
+    )
+    .await?;
+    if settings.server_dry_run {
+        return Ok(applied);
+    }
+    let targets = manifests
+        .iter()
+        .filter(|m| m.kind() == "Deployment")
+        .map(|m| wait::Target {
+            key: m.key(),
+            api: Api::<DynamicObject>::namespaced_with(
+                client.clone(),
+                &local.namespace,
+                &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+                    "apps",
+                    "v1",
+                    "Deployment",
+                )),
+            ),
+            name: m.name().to_string(),
+        })
+        .collect();
+    wait::all_ready(targets, settings.timeout, &|key, readiness| {
+        progress.message(Step::Gitops, &format!("{key}: {readiness:?}"));
+    })
+    .await?;
+    progress.message(Step::Gitops, "pushing HEAD to the in-cluster repository");
+    let url = local.url(&settings.platform.metadata.name);
+    let mut changes = applied.changes;
+    let detail =
+        match gitserver::push(&client, &settings.platform, local, &settings.project).await? {
+            Pushed::Unchanged(head) => format!("{url} {} at {}", local.branch, short(&head)),
+            Pushed::Updated(before, head) => {
+                changes.push(format!(
+                    "pushed {} to {url} {}{}",
+                    short(&head),
+                    local.branch,
+                    before
+                        .map(|b| format!(" (was {})", short(&b)))
+                        .unwrap_or_default()
+                ));
+                format!("{url} {} at {}", local.branch, short(&head))
+            }
+        };
+    Ok(Outcome::done(changes, detail))
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 async fn wait_apps(

@@ -554,19 +554,19 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port base whose 14 ports are free now (every `--with` uses base .. base+13).
+/// A port base whose 15 ports are free now (every `--with` and git-serve use base .. base+14).
 pub(crate) fn free_port_base() -> Result<u16, String> {
     for _ in 0..50 {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let base = probe.local_addr().map_err(|e| e.to_string())?.port();
         drop(probe);
         if base < 60000
-            && (0..14).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            && (0..15).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
         {
             return Ok(base);
         }
     }
-    Err("no 14 free consecutive ports".into())
+    Err("no 15 free consecutive ports".into())
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.

@@ -5,14 +5,18 @@
 //! addons' stand-in charts from a chart repository on loopback, and the GitOps tree in a git
 //! repository served over HTTP on loopback. "Synced and Healthy" is Argo CD's own verdict.
 //!
-//! What cannot be real here: the in-cluster git server (`gitops.local`: its pod would be
-//! simulated by kwok and serve nothing), so the platform uses `gitops.remote`; and the ingress
-//! controller: kwok publishes each Ingress's address in its status, as ingress-nginx would, and
-//! nothing serves it (tests/sim/cluster says why).
+//! Argo CD reads the tree over the git protocol (git-serve's `git daemon`), as it reads the
+//! `gitops.local` server's. What cannot be real here: the in-cluster git server's pod (kwok
+//! simulates it; a port-forward to it reaches git-serve's daemon instead, through the real API
+//! server), and Argo CD, running outside the cluster, cannot resolve the server's in-cluster
+//! name, so the platform uses `gitops.remote` and `gitops.local` is checked up to the push; and
+//! the ingress controller: kwok publishes each Ingress's address in its status, as ingress-nginx
+//! would, and nothing serves it (tests/sim/cluster says why).
 //!
 //! Stages, one after the other on the same cluster: up from nothing; a second up changes nothing;
 //! status; down --keep-cluster; 20 runs of up killed with SIGKILL at random moments, then up
-//! converges; down --keep-cluster leaves nothing of the platform.
+//! converges; gitops.local (refused while the tree is uncommitted, then the server created and
+//! HEAD pushed, then unchanged); down --keep-cluster leaves nothing of the platform.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -421,7 +425,12 @@ fn end_to_end() -> TestResult {
     if !served.status.success() || !base_url.starts_with("http://") {
         return Err(format!("git-serve failed: {base_url}"));
     }
-    let repo_url = format!("{}/customer-platform.git", base_url.trim_end_matches('/'));
+    let _ = base_url;
+    // Argo CD reads the tree over the git protocol, as it reads the gitops.local server's.
+    let repo_url = format!(
+        "git://127.0.0.1:{}/customer-platform.git",
+        cluster.port_base + 14
+    );
 
     // The project: platform.yaml, its rendered tree, committed and pushed.
     let project = Project {
@@ -600,9 +609,83 @@ fn end_to_end() -> TestResult {
         }
     }
 
-    // 6. And down --keep-cluster again leaves nothing behind.
+    // 6. gitops.local: the in-cluster git server's objects, its pod Ready (kwok), and the
+    // project's HEAD pushed through a port-forward to it: the real API server's port-forward,
+    // which kwok answers by connecting to git-serve's git daemon (tests/sim/cluster), serving
+    // the repository above. Argo CD, out of cluster, cannot resolve the server's in-cluster
+    // name, so only the namespaces and gitops steps run.
+    local_git_server(&project, dir, &repos.path().join("customer-platform.git"))?;
+
+    // 7. And down --keep-cluster again leaves nothing behind (the git server's namespace too).
     down_and_check(&runtime, &client, &project)?;
     drop(charts);
+    Ok(())
+}
+
+fn local_git_server(project: &Project, dir: &Path, bare: &Path) -> TestResult {
+    let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
+    let text = std::fs::read_to_string(dir.join("platform.yaml")).map_err(|e| e.to_string())?;
+    let mut p: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    p["gitops"] = serde_yaml::from_str("local: {}").map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.join("platform.yaml"),
+        serde_yaml::to_string(&p).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    project.must(&["render"])?;
+    // Uncommitted, the new tree is refused before anything is applied.
+    let refused = project.run(&["up", "--only", "namespaces,gitops"])?;
+    if refused.code != Some(2) || !refused.stderr.contains("uncommitted") {
+        return Err(format!(
+            "up with the tree uncommitted: exit {:?}\n{}",
+            refused.code, refused.stderr
+        ));
+    }
+    git(&["add", "-A"], dir)?;
+    git(&["commit", "-q", "-m", "gitops.local"], dir)?;
+    let head = git(&["rev-parse", "HEAD"], dir)?.trim().to_string();
+    let steps = |run: &Run| -> Result<Value, String> {
+        run.json["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == "gitops"))
+            .cloned()
+            .ok_or_else(|| format!("no gitops step: {}", run.json))
+    };
+    let first = project.must(&["up", "--only", "namespaces,gitops", "-o", "json"])?;
+    let step = steps(&first)?;
+    let changes: Vec<&str> = step["changes"]
+        .as_array()
+        .map(|c| c.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let want = [
+        "deployment `platformctl/gitops` created",
+        "service `platformctl/gitops` created",
+    ];
+    if !want
+        .iter()
+        .all(|w| changes.iter().any(|c| c.eq_ignore_ascii_case(w)))
+        || !changes
+            .iter()
+            .any(|c| c.starts_with(&format!("pushed {}", &head[..12])))
+    {
+        return Err(format!("first up with gitops.local: {step}"));
+    }
+    let served = git(&["rev-parse", "main"], bare)?.trim().to_string();
+    if served != head {
+        return Err(format!(
+            "the served repository's main is {served}, the project's HEAD {head}"
+        ));
+    }
+    let again = project.must(&["up", "--only", "namespaces,gitops", "-o", "json"])?;
+    let step = steps(&again)?;
+    if step["status"] != "unchanged" {
+        return Err(format!("second up with gitops.local: {step}"));
+    }
+    eprintln!(
+        "gitops.local: pushed {} through the port-forward; again: {}",
+        &head[..12],
+        step["detail"]
+    );
     Ok(())
 }
 

@@ -1,0 +1,329 @@
+//! The in-cluster git server of `gitops.local`: a Deployment and a Service `gitops` in the
+//! configured namespace, serving one bare repository (`<metadata.name>.git`) with `git daemon`
+//! over the git protocol, pushes included. Argo CD reads it at
+//! `git://gitops.<namespace>.svc.cluster.local/<name>.git`; `up` pushes the project's HEAD to it
+//! through a port-forward to the server's pod, so no account and no registry are needed.
+//!
+//! The server runs in Argo CD's own image (the argo-cd chart's, already on the nodes once the
+//! addon is installed): it holds git, whose `git daemon` is all the server is. The repository
+//! lives in an emptyDir: a restarted pod starts empty, and the next `up` pushes again.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::config::{LocalGit, Platform};
+use crate::kube::Manifest;
+
+/// The server's name: its Deployment, Service and the host in Argo CD's URL.
+pub const NAME: &str = "gitops";
+/// The git protocol's port.
+pub const PORT: u16 = 9418;
+/// Argo CD v3.3.6, the image of the argo-cd chart pinned by default (9.4.17).
+pub const IMAGE: &str = "quay.io/argoproj/argocd:v3.3.6";
+
+/// The server's objects, labelled as `up`'s.
+pub fn manifests(platform: &Platform, local: &LocalGit) -> Vec<Manifest> {
+    let mut labels = super::labels(platform);
+    labels.insert("app.kubernetes.io/name".into(), NAME.into());
+    let selector = json!({"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": platform.metadata.name});
+    let ns = &local.namespace;
+    let repo = format!("/srv/git/{}.git", platform.metadata.name);
+    // The bare repository is made once per pod; the daemon serves every repository under
+    // /srv/git and accepts pushes (the Service is reachable only inside the cluster).
+    let script = format!(
+        "set -e; [ -d {repo} ] || git init -q --bare --initial-branch={branch} {repo}; \
+         exec git daemon --reuseaddr --listen=0.0.0.0 --port={PORT} --base-path=/srv/git \
+         --export-all --enable=receive-pack --informative-errors /srv/git",
+        branch = local.branch
+    );
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 999, "runAsGroup": 999, "fsGroup": 999},
+                    "containers": [{
+                        "name": "git",
+                        "image": IMAGE,
+                        "command": ["/bin/sh", "-c", script],
+                        "env": [{"name": "HOME", "value": "/srv/git"}],
+                        "ports": [{"name": "git", "containerPort": PORT}],
+                        "readinessProbe": {"tcpSocket": {"port": "git"}, "periodSeconds": 2},
+                        "resources": {
+                            "requests": {"cpu": "10m", "memory": "32Mi"},
+                            "limits": {"memory": "256Mi"}
+                        },
+                        "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "repositories", "mountPath": "/srv/git"}]
+                    }],
+                    "volumes": [{"name": "repositories", "emptyDir": {}}]
+                }
+            }
+        }
+    });
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": NAME, "namespace": ns, "labels": labels},
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "git", "port": PORT, "targetPort": "git"}]
+        }
+    });
+    [("deployment", deployment), ("service", service)]
+        .into_iter()
+        .map(|(what, object)| {
+            Manifest::new(format!("gitops/{ns}/{what}"), object)
+                .expect("built with apiVersion, kind and name")
+        })
+        .collect()
+}
+
+/// What a push did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The server's branch was already at the project's HEAD.
+    Unchanged(String),
+    /// The branch moved from the first (none for a new repository) to the second commit.
+    Updated(Option<String>, String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no ready pod of the git server in namespace `{0}`")]
+    NoPod(String),
+    #[error("port-forward to the git server: {0}")]
+    Forward(String),
+    #[error("{0}")]
+    Git(String),
+    #[error(
+        "the in-cluster repository's branch `{branch}` has commits your project does not: git refused to push over them"
+    )]
+    Diverged { branch: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Diverged { .. } => Some(
+                "something else pushed to it (a promote?): fetch the branch through `kubectl port-forward`, merge it into your project, commit, and run `platformctl up` again".into(),
+            ),
+            Error::NoPod(ns) => Some(format!(
+                "`kubectl -n {ns} describe deployment {NAME}` says why its pod is not ready"
+            )),
+            Error::Forward(_) | Error::Git(_) => None,
+        }
+    }
+}
+
+/// The project's HEAD commit, or why there is none to push.
+pub async fn head(project: &Path) -> Result<String, Error> {
+    let out = git(project, &["rev-parse", "--verify", "HEAD"], None).await?;
+    if !out.0 {
+        return Err(Error::Git(format!(
+            "`{}` is not in a git repository with a commit: {}",
+            project.display(),
+            out.2.trim()
+        )));
+    }
+    Ok(out.1.trim().to_string())
+}
+
+/// Files of the rendered tree that differ from the project's HEAD (uncommitted or untracked).
+pub async fn uncommitted(project: &Path) -> Result<Vec<String>, Error> {
+    let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
+    args.extend(crate::render::ROOTS);
+    let out = git(project, &args, None).await?;
+    if !out.0 {
+        return Err(Error::Git(format!("git status: {}", out.2.trim())));
+    }
+    Ok(out
+        .1
+        .lines()
+        .map(|l| l.get(3..).unwrap_or(l).to_string())
+        .collect())
+}
+
+/// Pushes the project's HEAD to the server's branch through a port-forward to its ready pod.
+/// Never forced: a branch with commits the project lacks is [`Error::Diverged`].
+pub async fn push(
+    client: &Client,
+    platform: &Platform,
+    local: &LocalGit,
+    project: &Path,
+) -> Result<Pushed, Error> {
+    let head = head(project).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &local.namespace);
+    let selector = format!(
+        "app.kubernetes.io/name={NAME},app.kubernetes.io/part-of={}",
+        platform.metadata.name
+    );
+    // The Deployment is available once its controller has seen the pod Ready; the pod is
+    // looked for until it is seen here too.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let pod = loop {
+        let list = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| Error::Forward(e.to_string()))?;
+        let ready = list.items.iter().find(|p| {
+            p.metadata.deletion_timestamp.is_none()
+                && p.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        if let Some(name) = ready.and_then(|p| p.metadata.name.clone()) {
+            break name;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::NoPod(local.namespace.clone()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let addr = forward(pods, pod).await?;
+    let url = format!("git://{addr}/{}.git", platform.metadata.name);
+    let refname = format!("refs/heads/{}", local.branch);
+    let (ok, stdout, stderr) = git(project, &["ls-remote", &url, &refname], Some(&url)).await?;
+    if !ok {
+        return Err(Error::Git(format!(
+            "cannot read the in-cluster repository: {}",
+            stderr.trim()
+        )));
+    }
+    let before = stdout.split_whitespace().next().map(str::to_string);
+    if before.as_deref() == Some(head.as_str()) {
+        return Ok(Pushed::Unchanged(head));
+    }
+    let spec = format!("HEAD:{refname}");
+    let (ok, stdout, stderr) =
+        git(project, &["push", "--porcelain", &url, &spec], Some(&url)).await?;
+    if !ok {
+        if stdout.contains("[rejected]") || stderr.contains("non-fast-forward") {
+            return Err(Error::Diverged {
+                branch: local.branch.clone(),
+            });
+        }
+        return Err(Error::Git(format!("git push: {}", stderr.trim())));
+    }
+    Ok(Pushed::Updated(before, head))
+}
+
+/// Listens on a free loopback port and forwards each connection to `port` of the pod (one
+/// port-forward stream per connection), for as long as the runtime runs this task: the
+/// listener goes when `up` ends.
+async fn forward(pods: Api<Pod>, pod: String) -> Result<SocketAddr, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::Forward(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Forward(e.to_string()))?;
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let pods = pods.clone();
+            let pod = pod.clone();
+            tokio::spawn(async move {
+                let Ok(mut pf) = pods.portforward(&pod, &[PORT]).await else {
+                    return;
+                };
+                let Some(mut upstream) = pf.take_stream(PORT) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+                drop(upstream);
+                let _ = pf.join().await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Runs git in `dir`; (success, stdout, stderr). `url` is named in the error when git does not
+/// finish within a minute.
+async fn git(
+    dir: &Path,
+    args: &[&str],
+    url: Option<&str>,
+) -> Result<(bool, String, String), Error> {
+    let run = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .map_err(|_| {
+            Error::Git(format!(
+                "`git {}` did not finish within 60 s{}",
+                args.first().unwrap_or(&""),
+                url.map(|u| format!(" ({u})")).unwrap_or_default()
+            ))
+        })?
+        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The repository's customer-platform with its git server moved and on another branch.
+    fn platform() -> Platform {
+        let text = include_str!("../../platform.yaml")
+            .replace("  local: {}", "  local: {namespace: git-ns, branch: trunk}");
+        crate::config::parse(Path::new("platform.yaml"), &text)
+            .expect("the customer-platform parses")
+    }
+
+    #[test]
+    fn serves_the_platforms_repository_on_its_branch() {
+        let p = platform();
+        let local = p.gitops.local.clone().expect("gitops.local");
+        let ms = manifests(&p, &local);
+        assert_eq!(ms.len(), 2);
+        let d = &ms[0].object;
+        assert_eq!(d["metadata"]["namespace"], "git-ns");
+        assert_eq!(
+            d["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "platformctl"
+        );
+        let script = d["spec"]["template"]["spec"]["containers"][0]["command"][2]
+            .as_str()
+            .expect("a shell script");
+        assert!(
+            script.contains("--initial-branch=trunk /srv/git/customer-platform.git"),
+            "{script}"
+        );
+        assert!(script.contains("--enable=receive-pack"), "{script}");
+        let s = &ms[1].object;
+        assert_eq!(s["spec"]["ports"][0]["port"], 9418);
+        assert_eq!(
+            s["spec"]["selector"], d["spec"]["selector"]["matchLabels"],
+            "the Service selects the Deployment's pods"
+        );
+        assert_eq!(
+            local.url(&p.metadata.name),
+            "git://gitops.git-ns.svc.cluster.local/customer-platform.git"
+        );
+    }
+}
