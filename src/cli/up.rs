@@ -32,7 +32,8 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "STEPS")]
     pub skip: Vec<String>,
     /// `--dry-run` prints the plan and touches nothing; `--dry-run=server` sends every object
-    /// to the API server with dryRun (validated, defaulted, not stored) and changes no release.
+    /// to the API server with dryRun (validated, defaulted, not stored) and changes no release;
+    /// objects whose namespace or CRD a real run would create first are listed as not checked.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", require_equals = true, value_name = "MODE")]
     pub dry_run: Option<DryRun>,
     /// How long the waits may take (Established CRDs, Synced and Healthy applications).

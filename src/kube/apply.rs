@@ -207,6 +207,19 @@ impl Applier {
         Ok(())
     }
 
+    /// Whether the API server serves the manifest's kind now (one discovery request per
+    /// group-version, cached), without the wait for CRD groups this engine just created.
+    pub async fn served(&self, m: &Manifest) -> Result<bool, Error> {
+        let (group, version) = m.group_version();
+        let found = retry(&m.key(), || {
+            self.discovery
+                .resolve(&self.client, group, version, m.kind())
+        })
+        .await
+        .map_err(|e| self.error(m, e))?;
+        Ok(found.is_some())
+    }
+
     async fn resolve(&self, m: &Manifest) -> Result<Resolved, Error> {
         let (group, version) = m.group_version();
         let started = tokio::time::Instant::now();

@@ -27,6 +27,9 @@ pub struct State {
     target: Option<Target>,
     client: Option<Client>,
     facts: addons::Facts,
+    /// Under `--dry-run=server`: the namespaces the plan needs that do not exist (a dry run
+    /// creates none, so nothing is sent into them).
+    absent: std::collections::BTreeSet<String>,
 }
 
 pub struct Outcome {
@@ -83,6 +86,7 @@ pub async fn run(
                 argocd_manifests(settings)?,
                 progress,
                 step,
+                &state.absent,
             )
             .await
         }
@@ -276,12 +280,16 @@ async fn cluster_step(settings: &Settings, state: &mut State) -> Result<Outcome,
     ))
 }
 
+/// Applies `manifests` in the engine's order. Under `--dry-run=server`, what cannot be checked
+/// because an earlier step would have made room for it (its namespace, or its kind's CRD, which
+/// comes with an addon) is not sent, and said so.
 async fn apply(
     settings: &Settings,
     client: Client,
     manifests: Vec<Manifest>,
     progress: &dyn Progress,
     step: Step,
+    absent: &std::collections::BTreeSet<String>,
 ) -> Result<Outcome, BoxError> {
     let manifests = manifest::order(manifests)?;
     let engine = Applier::new(
@@ -292,6 +300,29 @@ async fn apply(
             ..Options::default()
         },
     );
+    let mut unchecked = Vec::new();
+    let manifests = if settings.server_dry_run {
+        let mut send = Vec::new();
+        for m in manifests {
+            let why = match m.namespace() {
+                Some(ns) if !m.is_namespace() && absent.contains(ns) => {
+                    Some(format!("namespace `{ns}` does not exist yet"))
+                }
+                _ if !engine.served(&m).await? => Some(format!(
+                    "kind {} is not served yet (its CRD comes with an addon)",
+                    m.kind()
+                )),
+                _ => None,
+            };
+            match why {
+                Some(why) => unchecked.push(format!("{} not checked: {why}", m.key())),
+                None => send.push(m),
+            }
+        }
+        send
+    } else {
+        manifests
+    };
     let applied = engine
         .apply(&manifests, &|a: &Applied| {
             if a.action != Action::Unchanged {
@@ -299,12 +330,12 @@ async fn apply(
             }
         })
         .await?;
-    let changes: Vec<String> = applied
+    let mut changes: Vec<String> = applied
         .iter()
         .filter(|a| a.action != Action::Unchanged)
         .map(|a| format!("{} {}", a.key, format!("{:?}", a.action).to_lowercase()))
         .collect();
-    let detail = format!(
+    let mut detail = format!(
         "{} objects, {} changed{}",
         applied.len(),
         changes.len(),
@@ -314,6 +345,13 @@ async fn apply(
             ""
         }
     );
+    if !unchecked.is_empty() {
+        detail.push_str(&format!(
+            "; {} not sent: a server dry run creates nothing they need",
+            unchecked.len()
+        ));
+        changes.extend(unchecked);
+    }
     Ok(Outcome::done(changes, detail))
 }
 
@@ -400,10 +438,31 @@ async fn namespaces(
         })
         .filter_map(|ns| ns.metadata.name.clone())
         .collect();
+    if settings.server_dry_run {
+        state.absent = wanted
+            .iter()
+            .filter(|m| m.is_namespace())
+            .map(|m| m.name().to_string())
+            .filter(|n| {
+                !existing
+                    .items
+                    .iter()
+                    .any(|ns| ns.metadata.name.as_deref() == Some(n))
+            })
+            .collect();
+    }
     let (kept, ours): (Vec<Manifest>, Vec<Manifest>) = wanted
         .into_iter()
         .partition(|m| m.is_namespace() && theirs.iter().any(|n| n == m.name()));
-    let mut outcome = apply(settings, client, ours, progress, Step::Namespaces).await?;
+    let mut outcome = apply(
+        settings,
+        client,
+        ours,
+        progress,
+        Step::Namespaces,
+        &state.absent,
+    )
+    .await?;
     if !kept.is_empty() {
         let names: Vec<&str> = kept.iter().map(Manifest::name).collect();
         outcome.detail.push_str(&format!(
@@ -421,6 +480,13 @@ async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxE
     let mut changes = Vec::new();
     let mut from_files = Vec::new();
     for spec in &specs {
+        if state.absent.contains(&spec.namespace) {
+            changes.push(format!(
+                "Secret `{}/{}` not checked: namespace `{}` does not exist yet",
+                spec.namespace, spec.name, spec.namespace
+            ));
+            continue;
+        }
         let api: Api<Secret> = Api::namespaced(client.clone(), &spec.namespace);
         match &spec.source {
             Source::File(path) => {
@@ -465,7 +531,15 @@ async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxE
     }
     let mut detail = format!("{} Secrets", specs.len());
     if !from_files.is_empty() {
-        let applied = apply(settings, client, from_files, &NoProgress, Step::Secrets).await?;
+        let applied = apply(
+            settings,
+            client,
+            from_files,
+            &NoProgress,
+            Step::Secrets,
+            &state.absent,
+        )
+        .await?;
         changes.extend(applied.changes);
         detail.push_str(" (some from .platformctl/secrets)");
     }
@@ -622,6 +696,7 @@ async fn local_server(
         manifests.clone(),
         progress,
         Step::Gitops,
+        &state.absent,
     )
     .await?;
     if settings.server_dry_run {

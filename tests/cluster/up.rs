@@ -29,14 +29,28 @@ use kube::api::{Api, DynamicObject, ListParams};
 use libtest_mimic::Trial;
 use serde_json::Value;
 
-use crate::platform::test_platform;
+use crate::platform::test_platform_from;
 use crate::support::{self, TestResult, wait_for};
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
-        "up_converges_the_reference_platform_survives_20_kills_and_down_removes_it",
-        || Ok(end_to_end()?),
-    )]
+    vec![
+        Trial::test(
+            "up_converges_the_reference_platform_survives_20_kills_and_down_removes_it",
+            || Ok(one_at_a_time(end_to_end)?),
+        ),
+        Trial::test(
+            "up_converges_the_microservices_platform_with_blue_green_rollouts",
+            || Ok(one_at_a_time(microservices)?),
+        ),
+    ]
+}
+
+/// The clusters of these tests, one at a time: each takes a whole machine's worth of
+/// controllers, and two free port ranges probed at once could overlap.
+fn one_at_a_time(test: fn() -> TestResult) -> TestResult {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    test()
 }
 
 /// A cluster of the test's own, stopped when dropped.
@@ -47,8 +61,8 @@ struct OwnCluster {
 }
 
 impl OwnCluster {
-    fn start() -> Result<OwnCluster, String> {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sim-up");
+    fn start(name: &str) -> Result<OwnCluster, String> {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
         let port_base = crate::free_port_base()?;
         let out = support::harness_command_in(
             &dir,
@@ -246,10 +260,12 @@ async fn fingerprint(
     Ok(out)
 }
 
-/// Argo CD's verdict on every Application of the platform, and Argo's on every Rollout.
-async fn all_ready(client: &Client) -> TestResult {
+/// Argo CD's verdict on every Application of the platform (one per environment), and Argo's
+/// on every Rollout (`rollouts` of them).
+async fn all_ready(client: &Client, platform: &str, rollouts: usize) -> TestResult {
+    let ours = ListParams::default().labels(&format!("app.kubernetes.io/part-of={platform}"));
     let apps = argo(client, "Application", "applications")
-        .list(&ListParams::default().labels("app.kubernetes.io/part-of=customer-platform"))
+        .list(&ours)
         .await
         .map_err(|e| e.to_string())?;
     if apps.items.len() != 2 {
@@ -265,20 +281,24 @@ async fn all_ready(client: &Client) -> TestResult {
             return Err(format!("Application {:?} is {r:?}", app.metadata.name));
         }
     }
-    for ns in ["practice", "prod"] {
-        let rollouts: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            ns,
-            &platformctl::kube::argo("Rollout", "rollouts"),
-        );
-        let r = rollouts
-            .get("customer-api")
-            .await
-            .map_err(|e| format!("Rollout {ns}/customer-api: {e}"))?;
-        let v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
+    let found: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &platformctl::kube::argo("Rollout", "rollouts"),
+    );
+    let found = found.list(&ours).await.map_err(|e| e.to_string())?;
+    if found.items.len() != rollouts {
+        return Err(format!(
+            "expected {rollouts} Rollouts, found {}",
+            found.items.len()
+        ));
+    }
+    for r in &found.items {
+        let v = serde_json::to_value(r).map_err(|e| e.to_string())?;
         if platformctl::ready::of(&v) != Some(platformctl::ready::Readiness::Ready) {
             return Err(format!(
-                "Rollout {ns}/customer-api is {:?}",
+                "Rollout {:?}/{:?} is {:?}",
+                r.metadata.namespace,
+                r.metadata.name,
                 platformctl::ready::of(&v)
             ));
         }
@@ -395,73 +415,158 @@ impl Rng {
     }
 }
 
-fn end_to_end() -> TestResult {
-    let cluster = OwnCluster::start()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let client = runtime.block_on(
-        support::Cluster {
-            kubeconfig: cluster.kubeconfig.clone(),
+/// A cluster of the test's own with the chart repository, the git server and the project:
+/// `source` (a platform.yaml of this repository) made a test platform, rendered, committed and
+/// pushed to `<repo>.git`, which Argo CD reads over the git protocol, as it reads the
+/// gitops.local server's.
+struct Setup {
+    cluster: OwnCluster,
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    charts: crate::platform::ChartRepo,
+    repos: tempfile::TempDir,
+    project: Project,
+}
+
+impl Setup {
+    fn new(name: &str, source: &str, repo: &str) -> Result<Setup, String> {
+        let cluster = OwnCluster::start(name)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let client = runtime.block_on(
+            support::Cluster {
+                kubeconfig: cluster.kubeconfig.clone(),
+            }
+            .client(),
+        )?;
+        let helm = crate::addons::locate_helm()?;
+        let helm_home = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let charts = crate::platform::ChartRepo::start(&helm, helm_home.path())?;
+        let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let served = cluster
+            .harness(&["git-serve", &repos.path().display().to_string()])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !served.status.success() {
+            return Err(format!(
+                "git-serve failed: {}",
+                String::from_utf8_lossy(&served.stderr)
+            ));
         }
-        .client(),
-    )?;
-
-    // The chart repository and the git server.
-    let helm = crate::addons::locate_helm()?;
-    let helm_home = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let charts = crate::platform::ChartRepo::start(&helm, helm_home.path())?;
-    let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let served = cluster
-        .harness(&["git-serve", &repos.path().display().to_string()])
-        .output()
+        let repo_url = format!("git://127.0.0.1:{}/{repo}.git", cluster.port_base + 14);
+        let project = Project {
+            dir: tempfile::tempdir().map_err(|e| e.to_string())?,
+            helm_home,
+            helm: helm.binary().to_path_buf(),
+            kubeconfig: cluster.kubeconfig.clone(),
+        };
+        let dir = project.dir.path();
+        std::fs::write(
+            dir.join("platform.yaml"),
+            test_platform_from(source, &repo_url, &charts.url)?,
+        )
         .map_err(|e| e.to_string())?;
-    let base_url = String::from_utf8_lossy(&served.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
-    if !served.status.success() || !base_url.starts_with("http://") {
-        return Err(format!("git-serve failed: {base_url}"));
+        project.must(&["render"])?;
+        let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
+        git(
+            &["init", "-q", "--bare", "-b", "main", &format!("{repo}.git")],
+            repos.path(),
+        )?;
+        git(&["init", "-q", "-b", "main"], dir)?;
+        git(&["add", "-A"], dir)?;
+        git(&["commit", "-q", "-m", "platform"], dir)?;
+        git(&["push", "-q", &repo_url, "main"], dir)?;
+        Ok(Setup {
+            cluster,
+            runtime,
+            client,
+            charts,
+            repos,
+            project,
+        })
     }
-    let _ = base_url;
-    // Argo CD reads the tree over the git protocol, as it reads the gitops.local server's.
-    let repo_url = format!(
-        "git://127.0.0.1:{}/customer-platform.git",
-        cluster.port_base + 14
-    );
+}
 
-    // The project: platform.yaml, its rendered tree, committed and pushed.
-    let project = Project {
-        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-        helm_home,
-        helm: helm.binary().to_path_buf(),
-        kubeconfig: cluster.kubeconfig.clone(),
-    };
-    let dir = project.dir.path();
-    std::fs::write(
-        dir.join("platform.yaml"),
-        test_platform(&repo_url, &charts.url)?,
-    )
-    .map_err(|e| e.to_string())?;
-    project.must(&["render"])?;
-    let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
-    git(
-        &[
-            "init",
-            "-q",
-            "--bare",
-            "-b",
-            "main",
-            "customer-platform.git",
-        ],
-        repos.path(),
+/// The examples/microservices platform: four services with blue-green Rollouts (the
+/// controller owns each active and preview Service's selector) and HPAs in both environments,
+/// up from nothing to Synced and Healthy, a second up changes nothing, status, down.
+fn microservices() -> TestResult {
+    let s = Setup::new(
+        "sim-up-micro",
+        "examples/microservices/platform.yaml",
+        "microservices",
     )?;
-    git(&["init", "-q", "-b", "main"], dir)?;
-    git(&["add", "-A"], dir)?;
-    git(&["commit", "-q", "-m", "platform"], dir)?;
-    git(&["push", "-q", &repo_url, "main"], dir)?;
+    let (runtime, client, project) = (&s.runtime, &s.client, &s.project);
+    let first = project.must(&["up", "-o", "json", "--timeout", "3m"])?;
+    eprintln!(
+        "microservices: up from nothing: {:.1} s",
+        first.took.as_secs_f64()
+    );
+    if first.json["status"] != "Applied" {
+        return Err(format!("first up: {}", first.json));
+    }
+    runtime.block_on(all_ready(client, "microservices", 8))?;
+    let before = runtime.block_on(fingerprint(client, project))?;
+    let again = project.must(&["up", "-o", "json"])?;
+    if again.json["status"] != "Converged" {
+        return Err(format!("a second up changed something: {}", again.json));
+    }
+    let after = runtime.block_on(fingerprint(client, project))?;
+    if before != after {
+        return Err(format!(
+            "a second up changed objects: {before:?} -> {after:?}"
+        ));
+    }
+    let status = project.must(&["status", "-o", "json"])?;
+    if status.json["status"] != "Healthy" {
+        return Err(format!("status: {}", status.json));
+    }
+    down_and_check(runtime, client, project, "microservices")?;
+    drop(s.charts);
+    drop(s.repos);
+    drop(s.cluster);
+    Ok(())
+}
+
+fn end_to_end() -> TestResult {
+    let s = Setup::new("sim-up", "platform.yaml", "customer-platform")?;
+    let (runtime, client, project) = (&s.runtime, &s.client, &s.project);
+    let dir = project.dir.path();
+    let repos = &s.repos;
+
+    // 0. A server dry run on the fresh cluster: every object the API server can check is sent
+    // with dryRun (the Argo CD objects into the harness's argocd namespace); what needs a
+    // namespace or a CRD that a real run would make first is reported unchecked, and nothing
+    // is left behind.
+    let dry = project.must(&["up", "--dry-run=server", "-o", "json"])?;
+    let unchecked: Vec<String> = dry.json["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["changes"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .filter(|c| c.contains("not checked"))
+        .collect();
+    let sent_apps = steps_of(&dry)
+        .iter()
+        .find(|(n, _, _)| n == "apps")
+        .map_or(0, |s| s.2);
+    if !unchecked
+        .iter()
+        .any(|c| c.contains("namespace `prod` does not exist yet"))
+        || sent_apps != 4
+    {
+        return Err(format!(
+            "up --dry-run=server on a fresh cluster: {}",
+            dry.json
+        ));
+    }
+    let left = runtime.block_on(fingerprint(client, project))?;
+    if !left.is_empty() {
+        return Err(format!("the server dry run left: {left:?}"));
+    }
 
     // 1. From nothing to Synced and Healthy.
     let first = project.must(&["up", "-o", "json", "--timeout", "3m"])?;
@@ -496,11 +601,11 @@ fn end_to_end() -> TestResult {
             first.json
         ));
     }
-    runtime.block_on(all_ready(&client))?;
-    runtime.block_on(prod_ingress_and_hpa(&client))?;
+    runtime.block_on(all_ready(client, "customer-platform", 2))?;
+    runtime.block_on(prod_ingress_and_hpa(client))?;
 
     // 2. Again: nothing changes, nothing is reported changed.
-    let before = runtime.block_on(fingerprint(&client, &project))?;
+    let before = runtime.block_on(fingerprint(client, project))?;
     let again = project.must(&["up", "-o", "json"])?;
     eprintln!("no-op up: {:.2} s", again.took.as_secs_f64());
     if again.json["status"] != "Converged"
@@ -510,7 +615,7 @@ fn end_to_end() -> TestResult {
     {
         return Err(format!("a second up changed something: {}", again.json));
     }
-    let after = runtime.block_on(fingerprint(&client, &project))?;
+    let after = runtime.block_on(fingerprint(client, project))?;
     if before != after {
         let diff: Vec<String> = before
             .iter()
@@ -535,7 +640,7 @@ fn end_to_end() -> TestResult {
     }
 
     // 4. down --keep-cluster removes it all (Argo CD prunes what the applications deployed).
-    down_and_check(&runtime, &client, &project)?;
+    down_and_check(runtime, client, project, "customer-platform")?;
 
     // 5. Killed at random moments, 20 times; then up converges, and once more changes nothing.
     let seed = std::env::var("PLATFORMCTL_TEST_KILL_SEED")
@@ -579,7 +684,7 @@ fn end_to_end() -> TestResult {
                 ));
             }
             eprintln!("kill test: up finished before {at:?}; resetting with down");
-            down_and_check(&runtime, &client, &project)?;
+            down_and_check(runtime, client, project, "customer-platform")?;
             chain = 0;
             continue;
         }
@@ -590,7 +695,7 @@ fn end_to_end() -> TestResult {
         eprintln!("kill {kills}: SIGKILL at {at:?}");
         if kills % 5 == 0 {
             let resumed = project.must(&["up", "-o", "json", "--timeout", "5m"])?;
-            runtime.block_on(all_ready(&client))?;
+            runtime.block_on(all_ready(client, "customer-platform", 2))?;
             let converged = project.must(&["up", "-o", "json"])?;
             if converged.json["status"] != "Converged" {
                 return Err(format!(
@@ -603,7 +708,7 @@ fn end_to_end() -> TestResult {
                 resumed.took.as_secs_f64()
             );
             if kills < 20 {
-                down_and_check(&runtime, &client, &project)?;
+                down_and_check(runtime, client, project, "customer-platform")?;
                 chain = 0;
             }
         }
@@ -614,11 +719,10 @@ fn end_to_end() -> TestResult {
     // which kwok answers by connecting to git-serve's git daemon (tests/sim/cluster), serving
     // the repository above. Argo CD, out of cluster, cannot resolve the server's in-cluster
     // name, so only the namespaces and gitops steps run.
-    local_git_server(&project, dir, &repos.path().join("customer-platform.git"))?;
+    local_git_server(project, dir, &repos.path().join("customer-platform.git"))?;
 
     // 7. And down --keep-cluster again leaves nothing behind (the git server's namespace too).
-    down_and_check(&runtime, &client, &project)?;
-    drop(charts);
+    down_and_check(runtime, client, project, "customer-platform")?;
     Ok(())
 }
 
@@ -693,6 +797,7 @@ fn down_and_check(
     runtime: &tokio::runtime::Runtime,
     client: &Client,
     project: &Project,
+    platform: &str,
 ) -> TestResult {
     let down = project.must(&["down", "--keep-cluster", "--yes", "-o", "json"])?;
     let removed = down.json["removed"].as_array().map_or(0, Vec::len);
@@ -718,7 +823,7 @@ fn down_and_check(
                 let left = namespaces
                     .list(
                         &ListParams::default()
-                            .labels("app.kubernetes.io/part-of=customer-platform"),
+                            .labels(&format!("app.kubernetes.io/part-of={platform}")),
                     )
                     .await
                     .map_err(|e| e.to_string())?;
