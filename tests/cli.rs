@@ -700,7 +700,7 @@ fn fake_tool(dir: &Path, name: &str, body: &str) {
 /// The tools as they answer upstream: minikube's `version -o json` and `status -o json` shapes
 /// (tests/fixtures/minikube/), Docker 28.2.2's `--version` and a `docker info --format`
 /// answer, helm's `version --short` format (`v<version>+g<commit>`), kubectl 1.34.4's
-/// `version --client -o json`.
+/// `version --client -o json`, `git --version`.
 fn fake_tools(dir: &Path) {
     let status = std::fs::read_to_string(
         Path::new(ROOT).join("tests/fixtures/minikube/status-multi-running.json"),
@@ -727,6 +727,7 @@ fn fake_tools(dir: &Path) {
          esac\n",
     );
     fake_tool(dir, "helm", "echo 'v3.19.0+g3d8990f'\n");
+    fake_tool(dir, "git", "echo 'git version 2.47.3'\n");
     fake_tool(
         dir,
         "kubectl",
@@ -753,7 +754,7 @@ fn doctor_passes_with_every_tool_and_warns_about_multi_node_storage() {
     assert_eq!(report["status"], "Passed");
     assert_eq!(
         report["summary"],
-        serde_json::json!({"ok": 8, "warn": 1, "error": 0})
+        serde_json::json!({"ok": 9, "warn": 1, "error": 0})
     );
     assert_eq!(report["findings"][0]["check"], "tool/minikube");
 }

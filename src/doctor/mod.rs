@@ -147,16 +147,18 @@ pub async fn run(cluster: &Cluster, env: &Env) -> Report {
 
 async fn minikube_checks(cluster: &Cluster, env: &Env) -> Vec<Finding> {
     let k8s = Version::find(&cluster.kubernetes_version);
-    let ((mk, mk_path), (container, docker_capacity), helm, kubectl) = tokio::join!(
+    let ((mk, mk_path), (container, docker_capacity), helm, kubectl, git) = tokio::join!(
         tools::minikube(env),
         tools::container(env),
         tools::helm(env),
         tools::kubectl(env, k8s),
+        tools::git(env),
     );
     let mut findings = vec![mk];
     findings.extend(container);
     findings.push(helm);
     findings.push(kubectl);
+    findings.push(git);
 
     match docker_capacity.or_else(|| host::capacity(&env.proc_root)) {
         Some(cap) => {
@@ -250,7 +252,8 @@ async fn profile(cluster: &Cluster, mk: &Minikube) -> Finding {
 }
 
 async fn existing_checks(cluster: &Cluster, env: &Env) -> Vec<Finding> {
-    let (helm, kubectl) = tokio::join!(tools::helm(env), tools::kubectl(env, None));
+    let (helm, kubectl, git) =
+        tokio::join!(tools::helm(env), tools::kubectl(env, None), tools::git(env));
     let mut findings = vec![
         Finding::ok(
             "driver/existing",
@@ -259,6 +262,7 @@ async fn existing_checks(cluster: &Cluster, env: &Env) -> Vec<Finding> {
         ),
         helm,
         kubectl,
+        git,
     ];
     findings.push(context(cluster, env));
     findings
@@ -376,6 +380,7 @@ mod tests {
                  esac\n",
             );
             script(&bin, "helm", "echo 'v3.19.0+g3d8990f'\n");
+            script(&bin, "git", "echo 'git version 2.47.3'\n");
             script(
                 &bin,
                 "kubectl",
@@ -561,6 +566,7 @@ mod tests {
                 "driver/existing",
                 "tool/helm",
                 "tool/kubectl",
+                "tool/git",
                 "cluster/context"
             ]
         );

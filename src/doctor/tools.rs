@@ -343,6 +343,29 @@ async fn podman(env: &Env, path: &Path) -> Finding {
     }
 }
 
+/// `git --version`: `git version 2.47.2`. `up` reads the GitOps source with it (`ls-remote`)
+/// and pushes to the in-cluster server of `gitops.local`.
+pub async fn git(env: &Env) -> Finding {
+    const CHECK: &str = "tool/git";
+    let install = || "install git: https://git-scm.com/downloads".to_string();
+    let Some(path) = which(env, "git") else {
+        return Finding::error(
+            CHECK,
+            "git: not found on PATH (platformctl reads the GitOps source and pushes to the in-cluster git server with it)",
+            install(),
+        );
+    };
+    match exec(env, &path, &["--version"]).await {
+        Ok(out) if out.success() => Finding::ok(CHECK, out.stdout.trim().to_string()),
+        Ok(out) => Finding::error(
+            CHECK,
+            format!("git: `git --version` failed: {}", failure(&out)),
+            install(),
+        ),
+        Err(e) => Finding::error(CHECK, format!("git: cannot run it: {e}"), install()),
+    }
+}
+
 /// `helm version --short`: `v3.19.0+g3d8990f`.
 pub async fn helm(env: &Env) -> Finding {
     const CHECK: &str = "tool/helm";
