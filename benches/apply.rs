@@ -13,86 +13,28 @@
 //! 26800.. with state in target/bench-sim, and stops it at the end. Exit 0 even over budget,
 //! unless BENCH_ENFORCE=1.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+#[path = "common/sim.rs"]
+mod sim;
+
+use std::path::Path;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use platformctl::kube::{Applier, Manifest, Options, manifest};
+use sim::{Sim, root};
 
 const BUDGET: f64 = 3.0;
 const PORT_BASE: &str = "26800";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(ok) => {
-            if ok || std::env::var("BENCH_ENFORCE").as_deref() != Ok("1") {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("bench apply: error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn harness(args: &[&str]) -> Command {
-    let mut cmd = Command::new("bash");
-    cmd.arg(root().join("tests/sim/cluster"))
-        .args(args)
-        .env("PLATFORMCTL_SIM_DIR", root().join("target/bench-sim"))
-        .env("PLATFORMCTL_SIM_PORT_BASE", PORT_BASE)
-        .stdin(Stdio::null());
-    cmd
-}
-
-struct Cluster;
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = harness(&["down"]).stdout(Stdio::null()).status();
-    }
+    sim::exit("apply", run())
 }
 
 fn run() -> Result<bool, String> {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
-    let out = harness(&["up"])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let _cluster = Cluster;
-    if !out.status.success() {
-        return Err("tests/sim/cluster up failed".into());
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let kubeconfig = PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("KUBECONFIG="))
-            .ok_or("no KUBECONFIG= line")?,
-    );
-    let env = harness(&["env"]).output().map_err(|e| e.to_string())?;
-    let path = String::from_utf8_lossy(&env.stdout)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("export PATH=")
-                .map(|p| p.trim_matches('"').to_string())
-        })
-        .ok_or("tests/sim/cluster env printed no PATH")?;
-    let kubectl = path
-        .split(':')
-        .map(|d| Path::new(d).join("kubectl"))
-        .find(|p| p.is_file())
-        .ok_or("no kubectl on the harness PATH")?;
+    let rounds = sim::rounds();
+    let cluster = Sim::start("bench-sim", PORT_BASE, &[])?;
+    let kubeconfig = cluster.kubeconfig.clone();
+    let kubectl = cluster.tool("kubectl")?;
 
     let tree = platformctl::render::read(root()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

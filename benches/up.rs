@@ -24,6 +24,8 @@
 
 #[path = "../tests/common/platform.rs"]
 mod platform;
+#[path = "common/sim.rs"]
+mod sim;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -31,46 +33,14 @@ use std::time::{Duration, Instant};
 
 use platformctl::addons::Helm;
 use serde_json::Value;
+use sim::Sim;
 
 /// Seconds a second `up` on a converged platform may take.
 const BUDGET: f64 = 10.0;
 const PORT_BASE: &str = "26900";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(ok) => {
-            if ok || std::env::var("BENCH_ENFORCE").as_deref() != Ok("1") {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("bench up: error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn harness(args: &[&str]) -> Command {
-    let mut cmd = Command::new("bash");
-    cmd.arg(root().join("tests/sim/cluster"))
-        .args(args)
-        .env("PLATFORMCTL_SIM_DIR", root().join("target/bench-up-sim"))
-        .env("PLATFORMCTL_SIM_PORT_BASE", PORT_BASE)
-        .stdin(Stdio::null());
-    cmd
-}
-
-struct Cluster;
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = harness(&["down"]).stdout(Stdio::null()).status();
-    }
+    sim::exit("up", run())
 }
 
 /// The project directory and what platformctl, helm and kubectl need around it.
@@ -132,53 +102,26 @@ impl Project {
 }
 
 fn run() -> Result<bool, String> {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5)
-        .max(1);
-    let out = harness(&["up", "--with", "rollouts,argocd,metrics"])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
-    let _cluster = Cluster;
-    if !out.status.success() {
-        return Err("tests/sim/cluster up failed".into());
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let kubeconfig = PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("KUBECONFIG="))
-            .ok_or("no KUBECONFIG= line")?,
-    );
-    let env = harness(&["env"]).output().map_err(|e| e.to_string())?;
-    let path = String::from_utf8_lossy(&env.stdout)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("export PATH=")
-                .map(|p| p.trim_matches(['\'', '"']).to_string())
-        })
-        .ok_or("tests/sim/cluster env printed no PATH")?;
-    let on_path = |tool: &str| {
-        path.split(':')
-            .map(|d| Path::new(d).join(tool))
-            .find(|p| p.is_file())
-            .ok_or(format!("no {tool} on the harness PATH"))
-    };
+    let rounds = sim::rounds();
+    let cluster = Sim::start(
+        "bench-up-sim",
+        PORT_BASE,
+        &["--with", "rollouts,argocd,metrics"],
+    )?;
+    let kubeconfig = cluster.kubeconfig.clone();
 
     // The chart repository, the git server and the project, as the end-to-end test has them.
     let project = Project {
         dir: tempfile::tempdir().map_err(|e| e.to_string())?,
         helm_home: tempfile::tempdir().map_err(|e| e.to_string())?,
-        helm: on_path("helm")?,
-        kubectl: on_path("kubectl")?,
+        helm: cluster.tool("helm")?,
+        kubectl: cluster.tool("kubectl")?,
         kubeconfig,
     };
     let charts = platform::ChartRepo::start(&Helm::new(&project.helm), project.helm_home.path())?;
     let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let served = harness(&["git-serve", &repos.path().display().to_string()])
+    let served = cluster
+        .harness(&["git-serve", &repos.path().display().to_string()])
         .output()
         .map_err(|e| e.to_string())?;
     let base_url = String::from_utf8_lossy(&served.stdout)
@@ -197,7 +140,7 @@ fn run() -> Result<bool, String> {
     )
     .map_err(|e| e.to_string())?;
     project.must(Path::new(env!("CARGO_BIN_EXE_platformctl")), &["render"])?;
-    git(
+    platform::git(
         repos.path(),
         &[
             "init",
@@ -208,10 +151,10 @@ fn run() -> Result<bool, String> {
             "customer-platform.git",
         ],
     )?;
-    git(dir, &["init", "-q", "-b", "main"])?;
-    git(dir, &["add", "-A"])?;
-    git(dir, &["commit", "-q", "-m", "platform"])?;
-    git(dir, &["push", "-q", &repo_url, "main"])?;
+    platform::git(dir, &["init", "-q", "-b", "main"])?;
+    platform::git(dir, &["add", "-A"])?;
+    platform::git(dir, &["commit", "-q", "-m", "platform"])?;
+    platform::git(dir, &["push", "-q", &repo_url, "main"])?;
 
     let (first, first_took) = project.up(&["--timeout", "3m"])?;
     if first["status"] != "Applied" {
@@ -356,32 +299,6 @@ fn peer_script(project: &Project, charts_url: &str, work: &Path) -> Result<PathB
     std::fs::write(&file, &script).map_err(|e| e.to_string())?;
     eprintln!("bench up: the peer script ({}):\n{script}", file.display());
     Ok(file)
-}
-
-/// git with no system or user configuration, so a developer's settings change nothing.
-fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=platformctl bench",
-            "-c",
-            "user.email=bench@platformctl.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| format!("git {args:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 fn median(v: &[Duration]) -> Duration {

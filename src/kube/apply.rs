@@ -207,37 +207,34 @@ impl Applier {
         Ok(())
     }
 
-    /// Whether the API server serves the manifest's kind now (one discovery request per
-    /// group-version, cached), without the wait for CRD groups this engine just created.
+    /// Whether the API server serves the manifest's kind now, without the wait for CRD groups
+    /// this engine just created.
     pub async fn served(&self, m: &Manifest) -> Result<bool, Error> {
+        Ok(self.lookup(m).await?.is_some())
+    }
+
+    /// The manifest's kind as discovery knows it (one request per group-version, cached).
+    async fn lookup(&self, m: &Manifest) -> Result<Option<Resolved>, Error> {
         let (group, version) = m.group_version();
-        let found = retry(&m.key(), || {
+        retry(&m.key(), || {
             self.discovery
                 .resolve(&self.client, group, version, m.kind())
         })
         .await
-        .map_err(|e| self.error(m, e))?;
-        Ok(found.is_some())
+        .map_err(|e| self.error(m, e))
     }
 
     async fn resolve(&self, m: &Manifest) -> Result<Resolved, Error> {
-        let (group, version) = m.group_version();
         let started = tokio::time::Instant::now();
         loop {
-            let found = retry(&m.key(), || {
-                self.discovery
-                    .resolve(&self.client, group, version, m.kind())
-            })
-            .await
-            .map_err(|e| self.error(m, e))?;
-            if let Some(found) = found {
+            if let Some(found) = self.lookup(m).await? {
                 return Ok(found);
             }
             let new = self
                 .new_groups
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains(group);
+                .contains(m.group_version().0);
             if !new || started.elapsed() >= NEW_GROUP_GRACE {
                 return Err(Error::UnknownKind {
                     key: m.key(),

@@ -8,6 +8,7 @@
 //! addon is installed): it holds git, whose `git daemon` is all the server is. The repository
 //! lives in an emptyDir: a restarted pod starts empty, and the next `up` pushes again.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use kube::api::{Api, ListParams};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use crate::cluster::process::{self, Output};
 use crate::config::{LocalGit, Platform};
 use crate::kube::Manifest;
 
@@ -129,43 +131,47 @@ impl Error {
     }
 }
 
+/// How long one git command may take.
+const GIT_LIMIT: Duration = Duration::from_secs(60);
+
 /// The project's HEAD commit, or why there is none to push.
 pub async fn head(project: &Path) -> Result<String, Error> {
-    let out = git(project, &["rev-parse", "--verify", "HEAD"], None).await?;
-    if !out.0 {
+    let out = git(project, &["rev-parse", "--verify", "HEAD"], GIT_LIMIT).await?;
+    if !out.success() {
         return Err(Error::Git(format!(
             "`{}` is not in a git repository with a commit: {}",
             project.display(),
-            out.2.trim()
+            out.stderr.trim()
         )));
     }
-    Ok(out.1.trim().to_string())
+    Ok(out.stdout.trim().to_string())
 }
 
 /// Files of the rendered tree that differ from the project's HEAD (uncommitted or untracked).
 pub async fn uncommitted(project: &Path) -> Result<Vec<String>, Error> {
     let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];
     args.extend(crate::render::ROOTS);
-    let out = git(project, &args, None).await?;
-    if !out.0 {
-        return Err(Error::Git(format!("git status: {}", out.2.trim())));
+    let out = git(project, &args, GIT_LIMIT).await?;
+    if !out.success() {
+        return Err(Error::Git(format!("git status: {}", out.stderr.trim())));
     }
     Ok(out
-        .1
+        .stdout
         .lines()
         .map(|l| l.get(3..).unwrap_or(l).to_string())
         .collect())
 }
 
-/// Pushes the project's HEAD to the server's branch through a port-forward to its ready pod.
-/// Never forced: a branch with commits the project lacks is [`Error::Diverged`].
+/// Pushes the project's HEAD (`head`, from [`head`]) to the server's branch through a
+/// port-forward to its ready pod. Never forced: a branch with commits the project lacks is
+/// [`Error::Diverged`].
 pub async fn push(
     client: &Client,
     platform: &Platform,
     local: &LocalGit,
     project: &Path,
+    head: &str,
 ) -> Result<Pushed, Error> {
-    let head = head(project).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &local.namespace);
     let selector = format!(
         "app.kubernetes.io/name={NAME},app.kubernetes.io/part-of={}",
@@ -197,29 +203,28 @@ pub async fn push(
     let addr = forward(pods, pod).await?;
     let url = format!("git://{addr}/{}.git", platform.metadata.name);
     let refname = format!("refs/heads/{}", local.branch);
-    let (ok, stdout, stderr) = git(project, &["ls-remote", &url, &refname], Some(&url)).await?;
-    if !ok {
+    let listed = git(project, &["ls-remote", &url, &refname], GIT_LIMIT).await?;
+    if !listed.success() {
         return Err(Error::Git(format!(
             "cannot read the in-cluster repository: {}",
-            stderr.trim()
+            listed.stderr.trim()
         )));
     }
-    let before = stdout.split_whitespace().next().map(str::to_string);
-    if before.as_deref() == Some(head.as_str()) {
-        return Ok(Pushed::Unchanged(head));
+    let before = listed.stdout.split_whitespace().next().map(str::to_string);
+    if before.as_deref() == Some(head) {
+        return Ok(Pushed::Unchanged(head.to_string()));
     }
-    let spec = format!("HEAD:{refname}");
-    let (ok, stdout, stderr) =
-        git(project, &["push", "--porcelain", &url, &spec], Some(&url)).await?;
-    if !ok {
-        if stdout.contains("[rejected]") || stderr.contains("non-fast-forward") {
+    let spec = format!("{head}:{refname}");
+    let pushed = git(project, &["push", "--porcelain", &url, &spec], GIT_LIMIT).await?;
+    if !pushed.success() {
+        if pushed.stdout.contains("[rejected]") || pushed.stderr.contains("non-fast-forward") {
             return Err(Error::Diverged {
                 branch: local.branch.clone(),
             });
         }
-        return Err(Error::Git(format!("git push: {}", stderr.trim())));
+        return Err(Error::Git(format!("git push: {}", pushed.stderr.trim())));
     }
-    Ok(Pushed::Updated(before, head))
+    Ok(Pushed::Updated(before, head.to_string()))
 }
 
 /// Listens on a free loopback port and forwards each connection to `port` of the pod (one
@@ -252,35 +257,26 @@ async fn forward(pods: Api<Pod>, pod: String) -> Result<SocketAddr, Error> {
     Ok(addr)
 }
 
-/// Runs git in `dir`; (success, stdout, stderr). `url` is named in the error when git does not
-/// finish within a minute.
-async fn git(
-    dir: &Path,
-    args: &[&str],
-    url: Option<&str>,
-) -> Result<(bool, String, String), Error> {
-    let run = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
-        .await
-        .map_err(|_| {
-            Error::Git(format!(
-                "`git {}` did not finish within 60 s{}",
-                args.first().unwrap_or(&""),
-                url.map(|u| format!(" ({u})")).unwrap_or_default()
-            ))
-        })?
-        .map_err(|e| Error::Git(format!("cannot run git: {e}")))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+/// Runs `git -C dir args` without prompting (through [`process::run`]: no terminal, killed
+/// with platformctl), stopped and an error after `limit`.
+pub(super) async fn git(dir: &Path, args: &[&str], limit: Duration) -> Result<Output, Error> {
+    let mut argv = vec![OsStr::new("-C"), dir.as_os_str()];
+    argv.extend(args.iter().map(OsStr::new));
+    process::run(
+        OsStr::new("git"),
+        &argv,
+        &[("GIT_TERMINAL_PROMPT", OsStr::new("0"))],
+        Some(limit),
+    )
+    .await
+    .map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut => Error::Git(format!(
+            "`git {}` did not finish within {} s",
+            args.join(" "),
+            limit.as_secs()
+        )),
+        _ => Error::Git(format!("cannot run git: {e}")),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The step implementations. Each reads the cluster first and changes only what differs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
@@ -29,7 +29,7 @@ pub struct State {
     facts: addons::Facts,
     /// Under `--dry-run=server`: the namespaces the plan needs that do not exist (a dry run
     /// creates none, so nothing is sent into them).
-    absent: std::collections::BTreeSet<String>,
+    absent: BTreeSet<String>,
 }
 
 pub struct Outcome {
@@ -197,7 +197,10 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
         which("git")?;
         found.push("git".into());
         if settings.platform.gitops.local.is_some() {
-            found.push(format!("HEAD {}", local_source_ready(settings).await?));
+            found.push(format!(
+                "HEAD {}",
+                short(&local_source_ready(settings).await?)
+            ));
         }
     }
     Ok(Outcome::done(
@@ -289,7 +292,7 @@ async fn apply(
     manifests: Vec<Manifest>,
     progress: &dyn Progress,
     step: Step,
-    absent: &std::collections::BTreeSet<String>,
+    absent: &BTreeSet<String>,
 ) -> Result<Outcome, BoxError> {
     let manifests = manifest::order(manifests)?;
     let engine = Applier::new(
@@ -368,7 +371,7 @@ fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
 
 /// `gitops.local` pushes the project's HEAD commit: there must be one, and the rendered tree
 /// must be in it (else Argo CD would deploy an older tree than the one on disk). Said in
-/// preflight, before anything in the cluster changes. The short HEAD.
+/// preflight, before anything in the cluster changes. The HEAD commit.
 async fn local_source_ready(settings: &Settings) -> Result<String, BoxError> {
     let head = gitserver::head(&settings.project).await.map_err(|e| {
         crate::exit::UsageError::new(format!("gitops.local pushes your project's HEAD commit: {e}"))
@@ -383,7 +386,7 @@ async fn local_source_ready(settings: &Settings) -> Result<String, BoxError> {
         .hint("commit the rendered tree (`git add -A && git commit`), then `platformctl up` again")
         .into());
     }
-    Ok(head.chars().take(12).collect())
+    Ok(head)
 }
 
 /// Namespaces and RBAC. A namespace that exists without `up`'s label was made by someone else:
@@ -641,40 +644,26 @@ async fn gitops(
         return local_server(settings, state, progress, local).await;
     };
     let refname = format!("refs/heads/{}", remote.branch);
-    let out = tokio::time::timeout(
+    let out = gitserver::git(
+        &settings.project,
+        &["ls-remote", "--exit-code", &remote.url, &refname],
         Duration::from_secs(30),
-        tokio::process::Command::new("git")
-            .args(["ls-remote", "--exit-code", &remote.url, &refname])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::null())
-            .output(),
     )
-    .await
-    .map_err(|_| {
-        err(format!(
-            "`git ls-remote {}` did not answer within 30 s",
-            remote.url
-        ))
-    })??;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let what = if out.status.code() == Some(2) {
+    .await?;
+    if !out.success() {
+        let what = if out.code == Some(2) {
             format!(
                 "branch `{}` does not exist in `{}`",
                 remote.branch, remote.url
             )
         } else {
-            format!("cannot read `{}`: {}", remote.url, stderr.trim())
+            format!("cannot read `{}`: {}", remote.url, out.stderr.trim())
         };
         return Err(err(what));
     }
-    let sha: String = String::from_utf8_lossy(&out.stdout)
-        .chars()
-        .take(12)
-        .collect();
     Ok(Outcome::done(
         Vec::new(),
-        format!("{} {} at {sha}", remote.url, remote.branch),
+        format!("{} {} at {}", remote.url, remote.branch, short(&out.stdout)),
     ))
 }
 
@@ -687,7 +676,7 @@ async fn local_server(
     local: &crate::config::LocalGit,
 ) -> Result<Outcome, BoxError> {
     // (again: `--only` may have left preflight out, and nothing is applied without a commit)
-    local_source_ready(settings).await?;
+    let head = local_source_ready(settings).await?;
     let client = connect(settings, state).await?;
     let manifests = gitserver::manifests(&settings.platform, local);
     let applied = apply(
@@ -710,11 +699,7 @@ async fn local_server(
             api: Api::<DynamicObject>::namespaced_with(
                 client.clone(),
                 &local.namespace,
-                &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-                    "apps",
-                    "v1",
-                    "Deployment",
-                )),
+                &kube::core::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&()),
             ),
             name: m.name().to_string(),
         })
@@ -726,21 +711,22 @@ async fn local_server(
     progress.message(Step::Gitops, "pushing HEAD to the in-cluster repository");
     let url = local.url(&settings.platform.metadata.name);
     let mut changes = applied.changes;
-    let detail =
-        match gitserver::push(&client, &settings.platform, local, &settings.project).await? {
-            Pushed::Unchanged(head) => format!("{url} {} at {}", local.branch, short(&head)),
-            Pushed::Updated(before, head) => {
-                changes.push(format!(
-                    "pushed {} to {url} {}{}",
-                    short(&head),
-                    local.branch,
-                    before
-                        .map(|b| format!(" (was {})", short(&b)))
-                        .unwrap_or_default()
-                ));
-                format!("{url} {} at {}", local.branch, short(&head))
-            }
-        };
+    let detail = match gitserver::push(&client, &settings.platform, local, &settings.project, &head)
+        .await?
+    {
+        Pushed::Unchanged(head) => format!("{url} {} at {}", local.branch, short(&head)),
+        Pushed::Updated(before, head) => {
+            changes.push(format!(
+                "pushed {} to {url} {}{}",
+                short(&head),
+                local.branch,
+                before
+                    .map(|b| format!(" (was {})", short(&b)))
+                    .unwrap_or_default()
+            ));
+            format!("{url} {} at {}", local.branch, short(&head))
+        }
+    };
     Ok(Outcome::done(changes, detail))
 }
 

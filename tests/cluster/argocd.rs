@@ -4,8 +4,8 @@
 //! platform's Applications name their repositories. The verdict is Argo CD's, read with
 //! `platformctl::ready` as `up` will read it.
 
+use crate::platform::git;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -71,31 +71,6 @@ pub fn git_serve(dir: &Path) -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr)
         )),
     }
-}
-
-/// git with no system or user configuration, so a developer's settings change nothing.
-pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=platformctl tests",
-            "-c",
-            "user.email=tests@platformctl.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| format!("git {args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A bare repository `name.git` under `root`, whose `main` holds `files`, pushed over the

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use libtest_mimic::Trial;
@@ -332,39 +334,24 @@ async fn prod_ingress_and_hpa(client: &Client) -> TestResult {
             ));
         }
     }
-    let ingress: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "prod",
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "networking.k8s.io",
-            "v1",
-            "Ingress",
-        )),
-    );
-    let lb = ingress
+    let ingress = Api::<Ingress>::namespaced(client.clone(), "prod")
         .get("customer-api")
         .await
-        .map_err(|e| e.to_string())?
-        .data["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .map_err(|e| e.to_string())?;
+    let lb = serde_json::to_value(&ingress).map_err(|e| e.to_string())?["status"]["loadBalancer"]
+        ["ingress"][0]["ip"]
         .clone();
     if lb != "127.0.0.1" {
         return Err(format!("prod's Ingress has no published address: {lb}"));
     }
-    let hpas: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "prod",
-        &kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
-            "autoscaling",
-            "v2",
-            "HorizontalPodAutoscaler",
-        )),
-    );
+    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), "prod");
     wait_for(
         "prod's HPA to read its pods' CPU (ScalingActive: ValidMetricFound)",
         Duration::from_secs(120),
         || async {
             let hpa = hpas.get("customer-api").await.map_err(|e| e.to_string())?;
-            let status = &hpa.data["status"];
+            let hpa = serde_json::to_value(&hpa).map_err(|e| e.to_string())?;
+            let status = &hpa["status"];
             let active = status["conditions"]
                 .as_array()
                 .and_then(|c| c.iter().find(|c| c["type"] == "ScalingActive"))
@@ -420,10 +407,11 @@ impl Rng {
 /// pushed to `<repo>.git`, which Argo CD reads over the git protocol, as it reads the
 /// gitops.local server's.
 struct Setup {
-    cluster: OwnCluster,
+    /// (held for its drop, which stops the cluster, as `_charts` stops the chart server)
+    _cluster: OwnCluster,
     runtime: tokio::runtime::Runtime,
     client: Client,
-    charts: crate::platform::ChartRepo,
+    _charts: crate::platform::ChartRepo,
     repos: tempfile::TempDir,
     project: Project,
 }
@@ -469,7 +457,7 @@ impl Setup {
         )
         .map_err(|e| e.to_string())?;
         project.must(&["render"])?;
-        let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
+        let git = |args: &[&str], at: &Path| crate::platform::git(at, args);
         git(
             &["init", "-q", "--bare", "-b", "main", &format!("{repo}.git")],
             repos.path(),
@@ -479,10 +467,10 @@ impl Setup {
         git(&["commit", "-q", "-m", "platform"], dir)?;
         git(&["push", "-q", &repo_url, "main"], dir)?;
         Ok(Setup {
-            cluster,
+            _cluster: cluster,
             runtime,
             client,
-            charts,
+            _charts: charts,
             repos,
             project,
         })
@@ -523,11 +511,7 @@ fn microservices() -> TestResult {
     if status.json["status"] != "Healthy" {
         return Err(format!("status: {}", status.json));
     }
-    down_and_check(runtime, client, project, "microservices")?;
-    drop(s.charts);
-    drop(s.repos);
-    drop(s.cluster);
-    Ok(())
+    down_and_check(runtime, client, project, "microservices")
 }
 
 fn end_to_end() -> TestResult {
@@ -727,7 +711,7 @@ fn end_to_end() -> TestResult {
 }
 
 fn local_git_server(project: &Project, dir: &Path, bare: &Path) -> TestResult {
-    let git = |args: &[&str], at: &Path| crate::argocd::git(at, args);
+    let git = |args: &[&str], at: &Path| crate::platform::git(at, args);
     let text = std::fs::read_to_string(dir.join("platform.yaml")).map_err(|e| e.to_string())?;
     let mut p: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
     p["gitops"] = serde_yaml::from_str("local: {}").map_err(|e| e.to_string())?;
