@@ -92,6 +92,16 @@ pub enum Error {
     },
     #[error("minikube profile `{profile}` is not running after `minikube start`: {reason}")]
     NotRunning { profile: String, reason: String },
+    #[error(
+        "image `{image}` is not on node{} {} after `minikube image build`",
+        if .nodes.len() == 1 { "" } else { "s" },
+        .nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    )]
+    ImageMissing {
+        profile: String,
+        image: String,
+        nodes: Vec<String>,
+    },
     #[error("cannot read the kubeconfig")]
     Kubeconfig(#[source] ::kube::config::KubeconfigError),
     #[error("context `{context}` is not in the kubeconfig{}", available_text(.available))]
@@ -146,6 +156,14 @@ impl Error {
             Error::NotRunning { profile, .. } => Some(format!(
                 "see `minikube logs -p {profile}`; `minikube delete -p {profile}` and \
                  `platformctl up` start from scratch"
+            )),
+            Error::ImageMissing { profile, nodes, .. } => Some(format!(
+                "minikube reports success when the build fails on some nodes, and a second \
+                 build there failed too; pods scheduled on {} would sit in ImagePullBackOff. \
+                 What went wrong is in `minikube logs -p {profile} -n {}`; `platformctl up` \
+                 builds only what is missing when run again",
+                if nodes.len() == 1 { "it" } else { "them" },
+                nodes[0]
             )),
             Error::ContextNotFound { .. } => Some(
                 "pass `--context` or set `cluster.context` to one of the contexts listed, or \

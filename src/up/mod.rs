@@ -83,7 +83,9 @@ impl Step {
             Step::Addons => {
                 "install or upgrade the Helm addons at their pinned chart versions, independent ones in parallel"
             }
-            Step::Images => "build the workload images into every minikube node",
+            Step::Images => {
+                "build the workload images a minikube node lacks, on that node; check every node has them"
+            }
             Step::Gitops => {
                 "the GitOps source: Argo CD can read the remote repository, or the in-cluster git server runs and has the project's HEAD"
             }

@@ -1,5 +1,5 @@
 //! The exact minikube command lines, as argv without the program name, so they are tested as
-//! data. Flags are those of minikube's own docs (`minikube start|status|image build --help`).
+//! data. Flags are those of minikube's own docs (`minikube start|status|ssh|image build --help`).
 
 use std::path::{Path, PathBuf};
 
@@ -72,12 +72,25 @@ pub fn image_build(profile: &str, build: &ImageBuild) -> Vec<String> {
     ]
 }
 
-/// `minikube image load`: copies an image from the host's Docker daemon (or a tarball) into
-/// every running node of the profile.
-pub fn image_load(profile: &str, image: &str) -> Vec<String> {
-    ["image", "load", "-p", profile, image]
-        .map(String::from)
-        .into()
+/// `minikube image build --node NODE`: the same build on one node. `--all` exits 0 when the
+/// build failed on some node (it logs a warning and goes on: `machine.BuildImage`), so `up`
+/// checks every node afterwards and builds again where the image is missing.
+pub fn image_build_on(profile: &str, node: &str, build: &ImageBuild) -> Vec<String> {
+    let mut argv = image_build(profile, build);
+    let all = argv.iter().position(|a| a == "--all").expect("--all");
+    argv.splice(all..=all, ["--node".to_string(), node.to_string()]);
+    argv
+}
+
+/// `minikube ssh -n NODE -- sudo crictl images -o json`: the images the node's container
+/// runtime holds, asked through the CRI, so the answer has one shape for Docker (cri-dockerd),
+/// containerd and CRI-O alike (minikube writes `/etc/crictl.yaml` for each runtime).
+pub fn node_images(profile: &str, node: &str) -> Vec<String> {
+    [
+        "ssh", "-p", profile, "-n", node, "--", "sudo", "crictl", "images", "-o", "json",
+    ]
+    .map(String::from)
+    .into()
 }
 
 /// One workload image to build: `image` is `repository:tag` as the rendered Rollouts use it.
@@ -150,8 +163,18 @@ mod tests {
         assert_eq!(update_context("p").join(" "), "update-context -p p");
         assert_eq!(version().join(" "), "version -o json");
         assert_eq!(
-            image_load("p", "platformctl/auth:1.0.0").join(" "),
-            "image load -p p platformctl/auth:1.0.0"
+            node_images("p", "p-m02").join(" "),
+            "ssh -p p -n p-m02 -- sudo crictl images -o json"
+        );
+        let build = ImageBuild {
+            image: "platformctl/auth:1.0.0".into(),
+            dockerfile: "docker/auth.Dockerfile".into(),
+            context: PathBuf::from("examples/services"),
+        };
+        assert_eq!(
+            image_build_on("p", "p-m03", &build).join(" "),
+            "image build -p p --node p-m03 -t platformctl/auth:1.0.0 \
+             -f docker/auth.Dockerfile examples/services"
         );
     }
 

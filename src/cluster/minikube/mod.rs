@@ -9,6 +9,7 @@
 pub mod args;
 pub mod status;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -83,16 +84,114 @@ impl Minikube {
             .await
     }
 
-    /// Builds one workload image inside every node of the profile.
-    pub async fn build_image(&self, profile: &str, build: &ImageBuild) -> Result<(), Error> {
-        self.run_checked(&args::image_build(profile, build), None)
-            .await
+    /// The images one node's container runtime holds, each as `image_key` of its tags.
+    pub async fn node_images(&self, profile: &str, node: &str) -> Result<BTreeSet<String>, Error> {
+        let argv = args::node_images(profile, node);
+        let out = self.run(&argv, Some(STATUS_TIMEOUT)).await?;
+        if !out.success() {
+            return Err(Error::Command {
+                command: self.command_line(&argv),
+                code: out.code,
+                output: out.tail(20),
+            });
+        }
+        parse_crictl_images(&out.stdout).map_err(|reason| Error::Parse {
+            command: self.command_line(&argv),
+            reason,
+        })
     }
 
-    /// Loads an image from the host into every running node of the profile.
-    pub async fn load_image(&self, profile: &str, image: &str) -> Result<(), Error> {
-        self.run_checked(&args::image_load(profile, image), None)
-            .await
+    /// Puts every image of `builds` on every node, building only where one is missing.
+    ///
+    /// `known` holds each node's name with the images it is known to have (the Node objects'
+    /// `status.images`, which the kubelet caps at 50 and refreshes late, so a name missing
+    /// there proves nothing): a node whose list lacks an image is asked with crictl. An image
+    /// missing on every node is built with `--all`, one missing on some with `--node` for each.
+    /// minikube reports success even when a node's build failed, so the nodes are asked again
+    /// afterwards; where the image is still missing it is built once more on that node, and
+    /// if it is missing then, that is `Error::ImageMissing`. Returns the images built.
+    pub async fn ensure_images(
+        &self,
+        profile: &str,
+        builds: &[ImageBuild],
+        known: BTreeMap<String, BTreeSet<String>>,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Vec<String>, Error> {
+        let mut have = known;
+        let unsure: Vec<String> = have
+            .iter()
+            .filter(|(_, images)| {
+                builds
+                    .iter()
+                    .any(|b| !images.contains(&image_key(&b.image)))
+            })
+            .map(|(node, _)| node.clone())
+            .collect();
+        self.refresh(profile, &unsure, &mut have).await?;
+
+        let mut built = Vec::new();
+        for build in builds {
+            let lacking = lacking(&have, &build.image);
+            if lacking.is_empty() {
+                continue;
+            }
+            if lacking.len() == have.len() {
+                progress(&format!("building {} on every node", build.image));
+                self.run_checked(&args::image_build(profile, build), None)
+                    .await?;
+            } else {
+                for node in &lacking {
+                    progress(&format!("building {} on {node}", build.image));
+                    self.run_checked(&args::image_build_on(profile, node, build), None)
+                        .await?;
+                }
+            }
+            built.push(build);
+        }
+        if built.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        // minikube's word is not enough: look, build again where it is missing, look again.
+        let nodes: Vec<String> = have.keys().cloned().collect();
+        self.refresh(profile, &nodes, &mut have).await?;
+        let mut retried = BTreeSet::new();
+        for build in &built {
+            for node in lacking(&have, &build.image) {
+                progress(&format!("building {} again on {node}", build.image));
+                self.run_checked(&args::image_build_on(profile, &node, build), None)
+                    .await?;
+                retried.insert(node);
+            }
+        }
+        let retried: Vec<String> = retried.into_iter().collect();
+        self.refresh(profile, &retried, &mut have).await?;
+        for build in &built {
+            let nodes = lacking(&have, &build.image);
+            if !nodes.is_empty() {
+                return Err(Error::ImageMissing {
+                    profile: profile.into(),
+                    image: build.image.clone(),
+                    nodes,
+                });
+            }
+        }
+        Ok(built.into_iter().map(|b| b.image.clone()).collect())
+    }
+
+    /// Replaces what `have` says of `nodes` by what their runtimes answer (all at once).
+    async fn refresh(
+        &self,
+        profile: &str,
+        nodes: &[String],
+        have: &mut BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<(), Error> {
+        let answers =
+            futures::future::join_all(nodes.iter().map(|n| self.node_images(profile, n))).await;
+        for (node, images) in nodes.iter().zip(answers) {
+            have.insert(node.clone(), images?);
+        }
+        Ok(())
     }
 
     /// Makes the profile run with the configured node count and returns how to reach it: the
@@ -189,6 +288,49 @@ impl Minikube {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The nodes of `have` without `image`, in name order.
+fn lacking(have: &BTreeMap<String, BTreeSet<String>>, image: &str) -> Vec<String> {
+    let key = image_key(image);
+    have.iter()
+        .filter(|(_, images)| !images.contains(&key))
+        .map(|(node, _)| node.clone())
+        .collect()
+}
+
+/// An image reference as runtimes differ in naming it: `platformctl/api:1.0` is
+/// `docker.io/platformctl/api:1.0` to containerd, `localhost/platformctl/api:1.0` when CRI-O's
+/// podman built it, and `nginx:1` is `docker.io/library/nginx:1`. The key drops those
+/// prefixes so the three compare equal.
+pub fn image_key(reference: &str) -> String {
+    let r = reference
+        .strip_prefix("docker.io/")
+        .or_else(|| reference.strip_prefix("localhost/"))
+        .unwrap_or(reference);
+    r.strip_prefix("library/").unwrap_or(r).to_string()
+}
+
+/// `crictl images -o json`: `{"images": [{"id": …, "repoTags": [...], "repoDigests": [...],
+/// …}]}` (the CRI `ListImagesResponse`); the tags of every image, as `image_key`s.
+pub fn parse_crictl_images(json: &str) -> Result<BTreeSet<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct List {
+        images: Option<Vec<Image>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Image {
+        repo_tags: Option<Vec<String>>,
+    }
+    let list: List = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok(list
+        .images
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|i| i.repo_tags.unwrap_or_default())
+        .map(|t| image_key(&t))
+        .collect())
 }
 
 /// minikube keeps an existing profile's nodes whatever `--nodes` says: a mismatch must be
@@ -399,6 +541,245 @@ mod tests {
             err.to_string()
                 .contains("status -p customer-platform -o json` failed (exit code 3)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn crictl_listing_gives_tags_as_keys() {
+        let json =
+            std::fs::read_to_string(format!("{FIXTURES}/crictl-images.json")).expect("fixture");
+        let keys = parse_crictl_images(&json).expect("parsed");
+        assert_eq!(
+            keys.into_iter().collect::<Vec<_>>(),
+            [
+                "platformctl/customer-api:0.1.0",
+                "platformctl/orders:0.3.0",
+                "redis:7.2",
+                "registry.k8s.io/pause:3.10"
+            ]
+        );
+        assert!(
+            parse_crictl_images(r#"{"images":null}"#)
+                .expect("empty")
+                .is_empty()
+        );
+        assert!(parse_crictl_images("Error: no such node").is_err());
+        assert_eq!(image_key("platformctl/api:1"), "platformctl/api:1");
+        assert_eq!(image_key("docker.io/library/nginx:1"), "nginx:1");
+        assert_eq!(
+            image_key("quay.io/argoproj/argocd:v3"),
+            "quay.io/argoproj/argocd:v3"
+        );
+    }
+
+    /// A fake multi-node minikube for `ensure_images`: `nodes/<node>` lists the tags a node's
+    /// runtime holds (containerd's naming), answered as crictl's JSON; `image build` adds the
+    /// tag on `--all` nodes or the `--node`, except that `fail/<node>` holds how many builds
+    /// on that node fail while minikube still exits 0, as `machine.BuildImage` does.
+    struct Nodes {
+        dir: tempfile::TempDir,
+        minikube: Minikube,
+    }
+
+    const API: &str = "platformctl/customer-api:0.1.0";
+    const WEB: &str = "platformctl/web:2.0.0";
+    const NODES: [&str; 3] = ["p", "p-m02", "p-m03"];
+
+    impl Nodes {
+        fn new(images: &[&[&str]; 3]) -> Nodes {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let d = dir.path().display().to_string();
+            std::fs::create_dir_all(dir.path().join("nodes")).expect("mkdir");
+            std::fs::create_dir_all(dir.path().join("fail")).expect("mkdir");
+            for (node, tags) in NODES.iter().zip(images) {
+                let text: String = tags.iter().map(|t| format!("docker.io/{t}\n")).collect();
+                std::fs::write(dir.path().join("nodes").join(node), text).expect("node");
+            }
+            let image = r#"{"id":"sha256:0","repoTags":["&"],"repoDigests":[],"size":"1","uid":null,"username":"","spec":null,"pinned":false}"#;
+            let script = format!(
+                "#!/bin/sh\n\
+                 echo \"$*\" >> {d}/log\n\
+                 case \"$1 $2\" in\n\
+                 'ssh -p')\n\
+                   [ -f {d}/nodes/$5 ] || {{ echo \"node $5 not found\" >&2; exit 80; }}\n\
+                   printf '{{\"images\":['; sed 's#.*#{image}#' {d}/nodes/$5 | paste -sd, - | tr -d '\\n'; echo ']}}' ;;\n\
+                 'image build')\n\
+                   if [ \"$5\" = --all ]; then nodes=$(ls {d}/nodes); tag=$7; else nodes=$6; tag=$8; fi\n\
+                   for n in $nodes; do\n\
+                     f=$(cat {d}/fail/$n 2>/dev/null || echo 0)\n\
+                     if [ \"$f\" -gt 0 ]; then echo $((f - 1)) > {d}/fail/$n; continue; fi\n\
+                     echo \"docker.io/$tag\" >> {d}/nodes/$n\n\
+                   done ;;\n\
+                 *) echo \"unexpected: $*\" >&2; exit 64 ;;\n\
+                 esac\n"
+            );
+            let bin = dir.path().join("minikube");
+            std::fs::write(&bin, script).expect("script");
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            Nodes {
+                minikube: Minikube::new(bin),
+                dir,
+            }
+        }
+
+        fn fail(&self, node: &str, times: u32) {
+            std::fs::write(self.dir.path().join("fail").join(node), times.to_string())
+                .expect("fail");
+        }
+
+        fn log(&self) -> Vec<String> {
+            std::fs::read_to_string(self.dir.path().join("log"))
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect()
+        }
+
+        /// Builds of API and WEB, with what the Node objects report (`known`).
+        async fn ensure(&self, known: &[&[&str]; 3]) -> (Result<Vec<String>, Error>, Vec<String>) {
+            let builds: Vec<ImageBuild> = [API, WEB]
+                .iter()
+                .map(|image| ImageBuild {
+                    image: image.to_string(),
+                    dockerfile: "docker/x.Dockerfile".into(),
+                    context: PathBuf::from("examples/services"),
+                })
+                .collect();
+            let known = NODES
+                .iter()
+                .zip(known)
+                .map(|(n, tags)| (n.to_string(), tags.iter().map(|t| image_key(t)).collect()))
+                .collect();
+            let messages = std::sync::Mutex::new(Vec::new());
+            let result = self
+                .minikube
+                .ensure_images("p", &builds, known, &|m: &str| {
+                    messages.lock().expect("lock").push(m.to_string())
+                })
+                .await;
+            (result, messages.into_inner().expect("lock"))
+        }
+
+        /// The builds run, without their `-t … -f … context` tail.
+        fn builds(&self) -> Vec<String> {
+            self.log()
+                .into_iter()
+                .filter(|l| l.starts_with("image build"))
+                .map(|l| l.split(" -f ").next().expect("line").to_string())
+                .collect()
+        }
+
+        fn asked(&self) -> usize {
+            self.log().iter().filter(|l| l.starts_with("ssh")).count()
+        }
+    }
+
+    #[tokio::test]
+    async fn images_the_nodes_report_are_not_built_and_no_node_is_asked() {
+        let all: [&[&str]; 3] = [&[API, WEB], &[API, WEB], &[WEB, API]];
+        let nodes = Nodes::new(&all);
+        let (built, _) = nodes.ensure(&all).await;
+        assert_eq!(built.expect("ok"), Vec::<String>::new());
+        assert_eq!(nodes.log(), Vec::<String>::new(), "no minikube call at all");
+    }
+
+    #[tokio::test]
+    async fn a_node_whose_status_list_is_short_is_asked_and_nothing_is_built() {
+        let all: [&[&str]; 3] = [&[API, WEB], &[API, WEB], &[API, WEB]];
+        let nodes = Nodes::new(&all);
+        // The kubelet's list (capped at 50 images) left WEB out on p-m02.
+        let (built, _) = nodes.ensure(&[&[API, WEB], &[API], &[API, WEB]]).await;
+        assert_eq!(built.expect("ok"), Vec::<String>::new());
+        assert_eq!(
+            nodes.log(),
+            ["ssh -p p -n p-m02 -- sudo crictl images -o json"]
+        );
+    }
+
+    #[tokio::test]
+    async fn fresh_nodes_get_each_image_with_one_build_on_all_of_them() {
+        let none: [&[&str]; 3] = [&[], &[], &[]];
+        let nodes = Nodes::new(&none);
+        let (built, messages) = nodes.ensure(&none).await;
+        assert_eq!(built.expect("ok"), [API, WEB]);
+        assert_eq!(
+            nodes.builds(),
+            [
+                format!("image build -p p --all -t {API}"),
+                format!("image build -p p --all -t {WEB}")
+            ]
+        );
+        // Asked before (3 nodes lacked images) and after the builds (3 nodes), not again.
+        assert_eq!(nodes.asked(), 6);
+        assert_eq!(
+            messages,
+            [
+                format!("building {API} on every node"),
+                format!("building {WEB} on every node")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_missing_on_one_node_is_built_on_that_node_only() {
+        let some: [&[&str]; 3] = [&[API, WEB], &[API, WEB], &[API]];
+        let nodes = Nodes::new(&some);
+        let (built, _) = nodes.ensure(&some).await;
+        assert_eq!(built.expect("ok"), [WEB]);
+        assert_eq!(
+            nodes.builds(),
+            [format!("image build -p p --node p-m03 -t {WEB}")]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_build_minikube_reports_done_but_a_node_lacks_is_run_again_there() {
+        let none: [&[&str]; 3] = [&[], &[], &[]];
+        let nodes = Nodes::new(&none);
+        nodes.fail("p-m02", 1);
+        let (built, messages) = nodes.ensure(&none).await;
+        assert_eq!(built.expect("ok"), [API, WEB]);
+        assert_eq!(
+            nodes.builds(),
+            [
+                format!("image build -p p --all -t {API}"),
+                format!("image build -p p --all -t {WEB}"),
+                format!("image build -p p --node p-m02 -t {API}"),
+            ]
+        );
+        assert!(
+            messages.contains(&format!("building {API} again on p-m02")),
+            "{messages:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_image_still_missing_after_the_second_build_names_the_node() {
+        let none: [&[&str]; 3] = [&[], &[], &[]];
+        let nodes = Nodes::new(&none);
+        nodes.fail("p-m03", 3);
+        let (built, _) = nodes.ensure(&none).await;
+        let err = built.expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            format!("image `{API}` is not on node `p-m03` after `minikube image build`")
+        );
+        let hint = err.hint().expect("hint");
+        assert!(hint.contains("minikube logs -p p -n p-m03"), "{hint}");
+        assert!(!err.is_usage());
+    }
+
+    #[tokio::test]
+    async fn a_node_that_cannot_be_asked_fails_with_what_minikube_said() {
+        let none: [&[&str]; 3] = [&[], &[], &[]];
+        let nodes = Nodes::new(&none);
+        std::fs::remove_file(nodes.dir.path().join("nodes/p-m02")).expect("rm");
+        let (built, _) = nodes.ensure(&none).await;
+        let text = built.expect_err("unreachable").to_string();
+        assert!(
+            text.contains("ssh -p p -n p-m02 -- sudo crictl images -o json` failed (exit code 80)")
+                && text.ends_with("node p-m02 not found"),
+            "{text}"
         );
     }
 }
