@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::core::v1::Node;
 use kube::Client;
+use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde::Serialize;
@@ -41,6 +42,10 @@ pub struct AppRow {
     pub name: String,
     pub sync: String,
     pub health: String,
+    /// Why it is not Synced and Healthy, as `up`'s wait says it (an error condition such as
+    /// Argo CD's ComparisonError when the repository cannot be read, a failed sync, the
+    /// degraded resources); empty when it is.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -188,10 +193,19 @@ async fn list(
         .list(&ListParams::default())
         .await
     {
-        Ok(l) => Ok(l.items),
+        Ok(l) => Ok(l.items.into_iter().map(|o| typed(o, ar)).collect()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
         Err(e) => Err(kube_err(what)(e)),
     }
+}
+
+/// The readiness rules go by apiVersion and kind, which list items need not carry.
+fn typed(mut object: DynamicObject, ar: &ApiResource) -> DynamicObject {
+    object.types.get_or_insert_with(|| kube::api::TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    });
+    object
 }
 
 async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error> {
@@ -199,29 +213,39 @@ async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error
     let ns = addons::namespace(platform, addons::Kind::Argocd);
     let mut rows = Vec::new();
     for app in list(client, &ar, ns, "Argo CD applications").await? {
-        let labels = app.metadata.labels.clone().unwrap_or_default();
-        if labels.get("app.kubernetes.io/part-of") != Some(&platform.metadata.name) {
+        if app.labels().get("app.kubernetes.io/part-of") != Some(&platform.metadata.name) {
             continue;
         }
-        let v = &app.data["status"];
-        rows.push(AppRow {
-            environment: labels
-                .get("platformctl.dev/environment")
-                .cloned()
-                .unwrap_or_default(),
-            name: app.metadata.name.clone().unwrap_or_default(),
-            sync: v["sync"]["status"]
-                .as_str()
-                .unwrap_or("Unknown")
-                .to_string(),
-            health: v["health"]["status"]
-                .as_str()
-                .unwrap_or("Unknown")
-                .to_string(),
-        });
+        rows.push(app_row(&app));
     }
     rows.sort_by(|a, b| (&a.environment, &a.name).cmp(&(&b.environment, &b.name)));
     Ok(rows)
+}
+
+/// One Application, with why it is not Synced and Healthy by `ready::of`'s rules.
+pub fn app_row(app: &DynamicObject) -> AppRow {
+    let v = &app.data["status"];
+    let message = match serde_json::to_value(app).ok().as_ref().and_then(ready::of) {
+        Some(Readiness::Waiting(m) | Readiness::Paused(m) | Readiness::Failed(m)) => m,
+        Some(Readiness::Ready) | None => String::new(),
+    };
+    AppRow {
+        environment: app
+            .labels()
+            .get("platformctl.dev/environment")
+            .cloned()
+            .unwrap_or_default(),
+        name: app.metadata.name.clone().unwrap_or_default(),
+        sync: v["sync"]["status"]
+            .as_str()
+            .unwrap_or("Unknown")
+            .to_string(),
+        health: v["health"]["status"]
+            .as_str()
+            .unwrap_or("Unknown")
+            .to_string(),
+        message,
+    }
 }
 
 async fn rollouts(platform: &Platform, client: &Client) -> Result<Vec<RolloutRow>, Error> {
@@ -297,6 +321,40 @@ mod tests {
             "status": {"currentStepIndex": index, "observedGeneration": observed, "phase": "Paused",
                 "pauseConditions": [{"reason": "CanaryPauseStep"}], "message": "CanaryPauseStep"}
         })
+    }
+
+    /// An Application as Argo CD leaves it (tests/fixtures/readiness), as a list item may
+    /// come (no apiVersion, no kind), through what `list` does to it.
+    fn application(fixture: &str) -> DynamicObject {
+        let path = format!(
+            "{}/tests/fixtures/readiness/{fixture}.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let mut app: DynamicObject = serde_yaml::from_str(&text).expect("yaml");
+        app.types = None;
+        typed(app, &crate::kube::argo("Application", "applications"))
+    }
+
+    #[test]
+    fn an_application_row_says_why_it_is_not_synced_and_healthy() {
+        let row = app_row(&application("application-healthy"));
+        assert_eq!(
+            (row.sync.as_str(), row.health.as_str()),
+            ("Synced", "Healthy")
+        );
+        assert_eq!(row.message, "");
+        let row = app_row(&application("application-comparison-error"));
+        assert_eq!(row.sync, "Unknown");
+        assert!(
+            row.message
+                .starts_with("sync Unknown, health Healthy; ComparisonError: ")
+                && row.message.ends_with("envs/dev: app path does not exist"),
+            "{}",
+            row.message
+        );
+        let row = app_row(&application("application-sync-failed"));
+        assert!(row.message.starts_with("sync Failed: "), "{}", row.message);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::exit::Code;
 use crate::output::{Outcome, Report};
 
 /// Show the platform on one screen: nodes, addons against their pins, Argo CD applications per
-/// environment (sync and health), and rollouts with phase, canary step and weight.
+/// environment (sync and health, and why one is not Synced and Healthy), and rollouts with
+/// phase, canary step and weight.
 ///
 /// Reads only. Exits 0 whatever it finds; `-o json` gives a `StatusReport` whose `status` is
 /// `Healthy` or `Degraded`.
@@ -53,10 +54,12 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         text.push_str("  none (run `platformctl up`)\n");
     }
     for a in &status.apps {
-        text.push_str(&format!(
-            "  {:<8} {:<32} {:<10} {}\n",
-            a.environment, a.name, a.sync, a.health
-        ));
+        let line = format!(
+            "  {:<8} {:<32} {:<10} {:<11} {}",
+            a.environment, a.name, a.sync, a.health, a.message
+        );
+        text.push_str(line.trim_end());
+        text.push('\n');
     }
     text.push_str("ROLLOUTS\n");
     if status.rollouts.is_empty() {

@@ -507,11 +507,30 @@ fn microservices() -> TestResult {
             "a second up changed objects: {before:?} -> {after:?}"
         ));
     }
-    let status = project.must(&["status", "-o", "json"])?;
-    if status.json["status"] != "Healthy" {
-        return Err(format!("status: {}", status.json));
-    }
+    status_is_healthy(project, 2, 8)?;
     down_and_check(runtime, client, project, "microservices")
+}
+
+/// `status -o json` is Healthy and shows it row by row: every application Synced and Healthy
+/// with nothing to explain, every rollout Healthy by Argo's rules, as many as the platform has.
+fn status_is_healthy(project: &Project, apps: usize, rollouts: usize) -> TestResult {
+    let status = project.must(&["status", "-o", "json"])?;
+    let json = &status.json;
+    let rows = |key: &str| json[key].as_array().cloned().unwrap_or_default();
+    let (app_rows, rollout_rows) = (rows("applications"), rows("rollouts"));
+    let fine = json["status"] == "Healthy"
+        && app_rows.len() == apps
+        && app_rows
+            .iter()
+            .all(|a| a["sync"] == "Synced" && a["health"] == "Healthy" && a["message"] == "")
+        && rollout_rows.len() == rollouts
+        && rollout_rows.iter().all(|r| r["phase"] == "Healthy");
+    if !fine {
+        return Err(format!(
+            "status: want {apps} Synced/Healthy applications and {rollouts} Healthy rollouts: {json}"
+        ));
+    }
+    Ok(())
 }
 
 fn end_to_end() -> TestResult {
@@ -618,10 +637,7 @@ fn end_to_end() -> TestResult {
     }
 
     // 3. status says the same.
-    let status = project.must(&["status", "-o", "json"])?;
-    if status.json["status"] != "Healthy" {
-        return Err(format!("status: {}", status.json));
-    }
+    status_is_healthy(project, 2, 2)?;
 
     // 4. down --keep-cluster removes it all (Argo CD prunes what the applications deployed).
     down_and_check(runtime, client, project, "customer-platform")?;
