@@ -193,19 +193,10 @@ async fn list(
         .list(&ListParams::default())
         .await
     {
-        Ok(l) => Ok(l.items.into_iter().map(|o| typed(o, ar)).collect()),
+        Ok(l) => Ok(l.items),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(Vec::new()),
         Err(e) => Err(kube_err(what)(e)),
     }
-}
-
-/// The readiness rules go by apiVersion and kind, which list items need not carry.
-fn typed(mut object: DynamicObject, ar: &ApiResource) -> DynamicObject {
-    object.types.get_or_insert_with(|| kube::api::TypeMeta {
-        api_version: ar.api_version.clone(),
-        kind: ar.kind.clone(),
-    });
-    object
 }
 
 async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error> {
@@ -216,16 +207,18 @@ async fn apps(platform: &Platform, client: &Client) -> Result<Vec<AppRow>, Error
         if app.labels().get("app.kubernetes.io/part-of") != Some(&platform.metadata.name) {
             continue;
         }
-        rows.push(app_row(&app));
+        rows.push(app_row(&app, &ar));
     }
     rows.sort_by(|a, b| (&a.environment, &a.name).cmp(&(&b.environment, &b.name)));
     Ok(rows)
 }
 
-/// One Application, with why it is not Synced and Healthy by `ready::of`'s rules.
-pub fn app_row(app: &DynamicObject) -> AppRow {
+/// One Application (`ar`: its kind), with why it is not Synced and Healthy by `ready::of`'s
+/// rules.
+pub fn app_row(app: &DynamicObject, ar: &ApiResource) -> AppRow {
     let v = &app.data["status"];
-    let message = match serde_json::to_value(app).ok().as_ref().and_then(ready::of) {
+    let typed = crate::kube::typed_value(app, &ar.api_version, &ar.kind);
+    let message = match ready::of(&typed) {
         Some(Readiness::Waiting(m) | Readiness::Paused(m) | Readiness::Failed(m)) => m,
         Some(Readiness::Ready) | None => String::new(),
     };
@@ -253,7 +246,7 @@ async fn rollouts(platform: &Platform, client: &Client) -> Result<Vec<RolloutRow
     let mut rows = Vec::new();
     for env in &platform.environments {
         for r in list(client, &ar, &env.namespace, "rollouts").await? {
-            let value = serde_json::to_value(&r).unwrap_or_default();
+            let value = crate::kube::typed_value(&r, &ar.api_version, &ar.kind);
             rows.push(rollout_row(&env.name, &value));
         }
     }
@@ -324,8 +317,8 @@ mod tests {
     }
 
     /// An Application as Argo CD leaves it (tests/fixtures/readiness), as a list item may
-    /// come (no apiVersion, no kind), through what `list` does to it.
-    fn application(fixture: &str) -> DynamicObject {
+    /// come: no apiVersion, no kind.
+    fn application(fixture: &str) -> AppRow {
         let path = format!(
             "{}/tests/fixtures/readiness/{fixture}.yaml",
             env!("CARGO_MANIFEST_DIR")
@@ -333,18 +326,18 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("fixture");
         let mut app: DynamicObject = serde_yaml::from_str(&text).expect("yaml");
         app.types = None;
-        typed(app, &crate::kube::argo("Application", "applications"))
+        app_row(&app, &crate::kube::argo("Application", "applications"))
     }
 
     #[test]
     fn an_application_row_says_why_it_is_not_synced_and_healthy() {
-        let row = app_row(&application("application-healthy"));
+        let row = application("application-healthy");
         assert_eq!(
             (row.sync.as_str(), row.health.as_str()),
             ("Synced", "Healthy")
         );
         assert_eq!(row.message, "");
-        let row = app_row(&application("application-comparison-error"));
+        let row = application("application-comparison-error");
         assert_eq!(row.sync, "Unknown");
         assert!(
             row.message
@@ -353,7 +346,7 @@ mod tests {
             "{}",
             row.message
         );
-        let row = app_row(&application("application-sync-failed"));
+        let row = application("application-sync-failed");
         assert!(row.message.starts_with("sync Failed: "), "{}", row.message);
     }
 

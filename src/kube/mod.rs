@@ -41,6 +41,20 @@ pub fn argo(kind: &str, plural: &str) -> kube::discovery::ApiResource {
     )
 }
 
+/// An object as JSON with the apiVersion and kind it was asked for. The readiness rules go by
+/// them, and the API server leaves them out of list items of built-in kinds (a watcher's first
+/// list included): a Deployment read that way would match no rule.
+pub fn typed_value(
+    object: &kube::api::DynamicObject,
+    api_version: &str,
+    kind: &str,
+) -> serde_json::Value {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    value["apiVersion"] = api_version.into();
+    value["kind"] = kind.into();
+    value
+}
+
 /// A client for the cluster a driver resolved.
 pub async fn client_for(target: &crate::cluster::Target) -> Result<Client, Error> {
     client(target.kubeconfig.as_ref(), target.context.as_deref()).await

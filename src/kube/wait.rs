@@ -110,10 +110,8 @@ async fn one(
         })?;
         let readiness = match object {
             None => Readiness::Waiting("not created yet".into()),
-            Some(o) => {
-                let value = serde_json::to_value(&o).unwrap_or_default();
-                ready::of(&value).unwrap_or(Readiness::Ready)
-            }
+            Some(o) => ready::of(&super::typed_value(&o, &key.api_version, &key.kind))
+                .unwrap_or(Readiness::Ready),
         };
         if previous.as_ref() != Some(&readiness) {
             on_change(&key, &readiness);

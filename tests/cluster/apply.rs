@@ -7,8 +7,10 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use libtest_mimic::Trial;
 use platformctl::kube::apply::Error as ApplyError;
 use platformctl::kube::discovery::Discovery;
-use platformctl::kube::{Action, Applied, Applier, Manifest, Options};
+use platformctl::kube::{Action, Applied, Applier, Manifest, Options, wait};
 use serde_json::{Value, json};
+
+use std::time::Duration;
 
 use crate::support::{self, Namespaces, TestResult};
 
@@ -28,6 +30,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("apply_engine_reports_created_configured_unchanged", || {
             support::run(|_, client| verdicts(client))
         }),
+        Trial::test(
+            "wait_holds_for_an_existing_deployment_that_is_not_available",
+            || support::run(|_, client| wait_for_existing(client)),
+        ),
     ]
 }
 
@@ -320,6 +326,65 @@ async fn verdicts(client: Client) -> TestResult {
         }
         eprintln!("apply engine: 60 ConfigMaps created in {took:?}");
         Ok(())
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
+/// A Deployment that exists before the wait starts reaches the wait through the watcher's
+/// first list, whose items of built-in kinds carry no apiVersion or kind: the readiness rules
+/// must still see a Deployment. Its pods can never schedule (no node has the label), so the
+/// wait runs out and says what it waited for.
+async fn wait_for_existing(client: Client) -> TestResult {
+    let namespaces = Namespaces::create(&client, "wait", &["w"]).await?;
+    let ns = namespaces.get("w").to_string();
+    let result = async {
+        let object = json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "unschedulable", "namespace": ns},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "unschedulable"}},
+                "template": {
+                    "metadata": {"labels": {"app": "unschedulable"}},
+                    "spec": {
+                        "nodeSelector": {"platformctl.dev/no-such-node": "true"},
+                        "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+                    },
+                },
+            },
+        });
+        let m = manifest("deployment.yaml", object)?;
+        let engine = Applier::new(client.clone(), Options::default());
+        expect_actions(
+            &run(&engine, std::slice::from_ref(&m)).await?,
+            Action::Created,
+        )?;
+        let target = wait::Target {
+            key: m.key(),
+            api: Api::namespaced_with(
+                client.clone(),
+                &ns,
+                &kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+                    "apps",
+                    "v1",
+                    "Deployment",
+                )),
+            ),
+            name: "unschedulable".into(),
+        };
+        match wait::all_ready(vec![target], Duration::from_secs(5), &|_, _| {}).await {
+            Err(wait::Error::TimedOut { waiting, .. })
+                if waiting.len() == 1 && waiting[0].1.contains("available") =>
+            {
+                Ok(())
+            }
+            other => Err(format!(
+                "want a timeout waiting for the Deployment to be available, got {other:?}"
+            )),
+        }
     }
     .await;
     namespaces.delete().await;
