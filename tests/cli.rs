@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "common/git.rs"]
+mod git;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 struct Run {
@@ -923,22 +926,7 @@ fn up_with_gitops_local_needs_the_tree_committed_before_touching_the_cluster() {
         run.stderr
     );
     // A commit without the rendered tree: Argo CD would deploy a tree without it.
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@platformctl.invalid",
-            ])
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    };
+    let git = |args: &[&str]| git::git(dir.path(), args).expect("git");
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "platform.yaml"]);
     git(&["commit", "-q", "-m", "platform"]);

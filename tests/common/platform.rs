@@ -1,6 +1,6 @@
 //! What the cluster tests and the `up` benchmark stand on: the test platform (a platform.yaml of
 //! this repository, pointed at loopback services), a chart repository of the stand-in charts
-//! served over HTTP on loopback, and git run without the developer's configuration. Included
+//! served over HTTP on loopback, and git run without the developer's configuration (git.rs). Included
 //! with `#[path]` by tests/cluster and benches/up.rs, so it names nothing of either.
 
 use std::ffi::OsStr;
@@ -14,6 +14,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use platformctl::addons::Helm;
+
+#[path = "git.rs"]
+mod git;
+pub use self::git::git;
 
 fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -175,29 +179,4 @@ fn serve(stream: TcpStream, root: &Path) {
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         ),
     };
-}
-
-/// git with no system or user configuration, so a developer's settings change nothing.
-pub fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=platformctl tests",
-            "-c",
-            "user.email=tests@platformctl.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .map_err(|e| format!("git {args:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

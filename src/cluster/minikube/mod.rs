@@ -374,31 +374,40 @@ mod tests {
             )
             .expect("fixture");
             std::fs::write(dir.path().join("code"), code.to_string()).expect("code");
-            let script = format!(
-                "#!/bin/sh\n\
-                 echo \"$*\" >> {d}/log\n\
-                 case \"$1\" in\n\
-                 status) cat {d}/status.json; exit $(cat {d}/code) ;;\n\
-                 start|update-context) cp {FIXTURES}/{after} {d}/status.json; echo 0 > {d}/code; echo done ;;\n\
-                 *) echo \"unexpected: $*\" >&2; exit 64 ;;\n\
-                 esac\n"
+            let minikube = script(
+                dir.path(),
+                &format!(
+                    "case \"$1\" in\n\
+                     status) cat {d}/status.json; exit $(cat {d}/code) ;;\n\
+                     start|update-context) cp {FIXTURES}/{after} {d}/status.json; echo 0 > {d}/code; echo done ;;\n\
+                     *) echo \"unexpected: $*\" >&2; exit 64 ;;\n\
+                     esac\n"
+                ),
             );
-            let bin = dir.path().join("minikube");
-            std::fs::write(&bin, script).expect("script");
-            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            Fake {
-                minikube: Minikube::new(bin),
-                dir,
-            }
+            Fake { minikube, dir }
         }
 
         fn log(&self) -> Vec<String> {
-            std::fs::read_to_string(self.dir.path().join("log"))
-                .unwrap_or_default()
-                .lines()
-                .map(String::from)
-                .collect()
+            log(self.dir.path())
         }
+    }
+
+    /// A `minikube` script in `dir` that appends its arguments to `dir/log`, then runs `body`.
+    fn script(dir: &Path, body: &str) -> Minikube {
+        let bin = dir.join("minikube");
+        let text = format!("#!/bin/sh\necho \"$*\" >> {}/log\n{body}", dir.display());
+        std::fs::write(&bin, text).expect("script");
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Minikube::new(bin)
+    }
+
+    /// The command lines `script` logged, one per call.
+    fn log(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     fn cluster(nodes: u32) -> Cluster {
@@ -596,10 +605,8 @@ mod tests {
                 std::fs::write(dir.path().join("nodes").join(node), text).expect("node");
             }
             let image = r#"{"id":"sha256:0","repoTags":["&"],"repoDigests":[],"size":"1","uid":null,"username":"","spec":null,"pinned":false}"#;
-            let script = format!(
-                "#!/bin/sh\n\
-                 echo \"$*\" >> {d}/log\n\
-                 case \"$1 $2\" in\n\
+            let body = format!(
+                "case \"$1 $2\" in\n\
                  'ssh -p')\n\
                    [ -f {d}/nodes/$5 ] || {{ echo \"node $5 not found\" >&2; exit 80; }}\n\
                    printf '{{\"images\":['; sed 's#.*#{image}#' {d}/nodes/$5 | paste -sd, - | tr -d '\\n'; echo ']}}' ;;\n\
@@ -613,13 +620,8 @@ mod tests {
                  *) echo \"unexpected: $*\" >&2; exit 64 ;;\n\
                  esac\n"
             );
-            let bin = dir.path().join("minikube");
-            std::fs::write(&bin, script).expect("script");
-            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-            Nodes {
-                minikube: Minikube::new(bin),
-                dir,
-            }
+            let minikube = script(dir.path(), &body);
+            Nodes { minikube, dir }
         }
 
         fn fail(&self, node: &str, times: u32) {
@@ -628,11 +630,7 @@ mod tests {
         }
 
         fn log(&self) -> Vec<String> {
-            std::fs::read_to_string(self.dir.path().join("log"))
-                .unwrap_or_default()
-                .lines()
-                .map(String::from)
-                .collect()
+            log(self.dir.path())
         }
 
         /// Builds of API and WEB, with what the Node objects report (`known`).
