@@ -3,7 +3,7 @@
 //!
 //! Reads only; never changes the cluster. The CLI formats the result.
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
@@ -247,10 +247,76 @@ async fn rollouts(platform: &Platform, client: &Client) -> Result<Vec<RolloutRow
     for env in &platform.environments {
         for r in list(client, &ar, &env.namespace, "rollouts").await? {
             let value = crate::kube::typed_value(&r, &ar.api_version, &ar.kind);
-            rows.push(rollout_row(&env.name, &value));
+            let mut row = rollout_row(&env.name, &value);
+            if row.phase != "Healthy" {
+                // The controller says what it waits for; the pods say why (a crash loop, a
+                // config error, an image that cannot be pulled).
+                let pods = rollout_pods(client, &env.namespace, &value).await?;
+                let why = pod_problems(&pods);
+                if !why.is_empty() {
+                    if !row.message.is_empty() {
+                        row.message.push_str("; ");
+                    }
+                    row.message.push_str(&why.join("; "));
+                }
+            }
+            rows.push(row);
         }
     }
     Ok(rows)
+}
+
+async fn rollout_pods(client: &Client, ns: &str, rollout: &Value) -> Result<Vec<Pod>, Error> {
+    let Some(labels) = rollout["spec"]["selector"]["matchLabels"].as_object() else {
+        return Ok(Vec::new());
+    };
+    let selector: Vec<String> = labels
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+        .collect();
+    let lp = ListParams::default().labels(&selector.join(","));
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .map(|l| l.items)
+        .map_err(kube_err("pods"))
+}
+
+/// What keeps pods from running, as `kubectl get pods` shows it: a container waiting for a
+/// reason other than being created (`CrashLoopBackOff`, `CreateContainerConfigError`,
+/// `ImagePullBackOff`, ...), with its last exit code and restarts; one line per pod.
+pub fn pod_problems(pods: &[Pod]) -> Vec<String> {
+    let mut out = Vec::new();
+    for pod in pods {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let statuses = pod.status.iter().flat_map(|s| {
+            s.init_container_statuses
+                .iter()
+                .flatten()
+                .chain(s.container_statuses.iter().flatten())
+        });
+        for c in statuses {
+            let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+                continue;
+            };
+            let reason = w.reason.as_deref().unwrap_or_default();
+            if reason.is_empty() || reason == "ContainerCreating" || reason == "PodInitializing" {
+                continue;
+            }
+            let mut line = format!("pod `{name}` container `{}`: {reason}", c.name);
+            if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+                line.push_str(&format!(" (last exit code {}", t.exit_code));
+                if c.restart_count > 0 {
+                    line.push_str(&format!(", {} restarts", c.restart_count));
+                }
+                line.push(')');
+            } else if let Some(m) = w.message.as_deref().filter(|m| !m.is_empty()) {
+                line.push_str(&format!(": {m}"));
+            }
+            out.push(line);
+        }
+    }
+    out
 }
 
 /// Phase by Argo's rules (`ready::of`), canary step `current/total` and weight: the last
@@ -302,6 +368,31 @@ pub fn rollout_row(environment: &str, r: &Value) -> RolloutRow {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pod_problems_name_the_pod_container_reason_and_last_exit() {
+        let pods: Vec<Pod> = serde_json::from_value(json!([
+            {"metadata": {"name": "orders-7d9-x"}, "status": {"containerStatuses": [{
+                "name": "orders", "image": "platformctl/orders:0.1.0", "imageID": "", "ready": false,
+                "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container=orders"}},
+                "lastState": {"terminated": {"exitCode": 2, "reason": "Error"}}}]}},
+            {"metadata": {"name": "orders-7d9-y"}, "status": {"containerStatuses": [{
+                "name": "orders", "image": "platformctl/orders:0.1.0", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "CreateContainerConfigError", "message": "configmap \"orders-config\" not found"}}}]}},
+            {"metadata": {"name": "orders-7d9-z"}, "status": {"containerStatuses": [{
+                "name": "orders", "image": "platformctl/orders:0.1.0", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating"}}}]}},
+        ]))
+        .expect("pods");
+        assert_eq!(
+            pod_problems(&pods),
+            [
+                "pod `orders-7d9-x` container `orders`: CrashLoopBackOff (last exit code 2, 3 restarts)",
+                "pod `orders-7d9-y` container `orders`: CreateContainerConfigError: configmap \"orders-config\" not found",
+            ]
+        );
+    }
 
     fn canary(index: u64, generation: i64, observed: &str) -> Value {
         json!({

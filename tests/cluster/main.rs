@@ -10,6 +10,7 @@ mod argocd;
 mod platform;
 mod support;
 mod up;
+mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
     trials.extend(argocd::trials());
     trials.extend(addons::trials());
     trials.extend(up::trials());
+    trials.extend(workloads::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()

@@ -13,6 +13,9 @@ pub const DEFAULT_BUCKETS: &[f64] = &[
 #[derive(Debug, Clone)]
 pub struct Config {
     pub service: String,
+    /// What `app_build_info` reports: `PLATFORM_VERSION` where the one binary stands in for
+    /// every image tag (the simulated cluster's process runner sets the tag), else the crate's.
+    pub version: String,
     pub environment: String,
     pub bind: IpAddr,
     pub port: u16,
@@ -88,6 +91,9 @@ impl Config {
         Ok(Config {
             service: get("PLATFORM_SERVICE")
                 .unwrap_or(default_service)
+                .to_string(),
+            version: get("PLATFORM_VERSION")
+                .unwrap_or(env!("CARGO_PKG_VERSION"))
                 .to_string(),
             environment: get("PLATFORM_ENVIRONMENT").unwrap_or("local").to_string(),
             bind,

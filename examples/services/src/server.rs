@@ -446,7 +446,8 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config, env!("CARGO_PKG_VERSION"), build)) {
+    let version = config.version.clone();
+    match runtime.block_on(serve(config, &version, build)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(ServeError::Config(e)) => {
             eprintln!("{default_service}: configuration error: {e}");

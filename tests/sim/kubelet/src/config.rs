@@ -1,0 +1,107 @@
+//! The runner's configuration, written by `tests/sim/cluster` (`$STATE/kubelet/config.json`):
+//! which nodes it stands in for, which images it can run and as what program, and where it
+//! keeps its state. It decides nothing about pods; `pod` does.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// The nodes whose pods this runner may run, in order: node `i`'s pod IPs are
+    /// `127.(100+i).x.y`.
+    pub nodes: Vec<String>,
+    /// Image repository (without tag or digest, e.g. `platformctl/customer-api`) → what runs.
+    pub images: BTreeMap<String, Image>,
+    /// Run state: logs, hosts files.
+    pub state: PathBuf,
+    /// Where a pod reaches the API server (stands in for the `kubernetes` Service's ClusterIP,
+    /// which nothing routes here): `KUBERNETES_SERVICE_HOST`/`_PORT` in every container.
+    pub api_host: Ipv4Addr,
+    pub api_port: u16,
+    /// The node address kwok publishes (the pods' `status.hostIP`).
+    pub host_ip: Ipv4Addr,
+    /// The only name server a pod's `/etc/resolv.conf` names: an address nothing answers on, so
+    /// a name that is not in the pod's hosts file fails here instead of leaving the machine
+    /// through the host's resolver.
+    pub resolver: Ipv4Addr,
+}
+
+/// What a container of this image runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    /// The image's entrypoint (Docker's ENTRYPOINT): the container's `command` replaces it.
+    pub entrypoint: Vec<String>,
+    /// The image's CMD: the container's `args` replace it (and a `command` drops it).
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    /// Environment the image sets (Docker's ENV), below the container's own. `$(POD_IP)` is the
+    /// pod's IP: a program that listens on every address by default is told its own.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The image tag goes into this variable (one binary stands in for every tag, and the
+    /// version is what a tag is).
+    #[serde(default)]
+    pub version_env: Option<String>,
+}
+
+impl Config {
+    pub fn read(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))
+    }
+
+    /// The image entry for a container image reference, and its tag.
+    pub fn image<'a>(&'a self, reference: &str) -> Option<(&'a Image, String)> {
+        let (repo, tag) = split_reference(reference);
+        self.images.get(repo).map(|i| (i, tag.to_string()))
+    }
+}
+
+/// `docker.io/platformctl/x:1.2@sha256:…` → (`platformctl/x`, `1.2`). Registries that runtimes
+/// add in front of a short name are dropped, as `minikube image` shows names.
+pub fn split_reference(reference: &str) -> (&str, &str) {
+    let no_digest = reference.split('@').next().unwrap_or(reference);
+    let (repo, tag) = match no_digest.rsplit_once(':') {
+        // a colon after the last slash is a tag; before it, a registry port
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (no_digest, "latest"),
+    };
+    let repo = repo
+        .strip_prefix("docker.io/")
+        .or_else(|| repo.strip_prefix("localhost/"))
+        .unwrap_or(repo);
+    let repo = repo.strip_prefix("library/").unwrap_or(repo);
+    (repo, tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_reference;
+
+    #[test]
+    fn references_split_into_repository_and_tag() {
+        assert_eq!(
+            split_reference("platformctl/customer-api:0.1.0"),
+            ("platformctl/customer-api", "0.1.0")
+        );
+        assert_eq!(
+            split_reference("docker.io/platformctl/auth:0.2.0@sha256:abc"),
+            ("platformctl/auth", "0.2.0")
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x/y"),
+            ("localhost:5000/x/y", "latest")
+        );
+        assert_eq!(
+            split_reference("quay.io/prometheus/prometheus:v3.9.1"),
+            ("quay.io/prometheus/prometheus", "v3.9.1")
+        );
+    }
+}
