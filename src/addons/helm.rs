@@ -862,8 +862,8 @@ esac
     fn chart_and_version_split_at_the_version() {
         assert_eq!(split_chart("argo-cd-9.4.17"), ("argo-cd", "9.4.17"));
         assert_eq!(
-            split_chart("kube-prometheus-stack-81.4.5"),
-            ("kube-prometheus-stack", "81.4.5")
+            split_chart("kube-prometheus-stack-81.4.3"),
+            ("kube-prometheus-stack", "81.4.3")
         );
         assert_eq!(split_chart("foo-2-1.0.0-rc.1"), ("foo-2", "1.0.0-rc.1"));
         assert_eq!(split_chart("demo-1.0.0+build.7"), ("demo", "1.0.0+build.7"));

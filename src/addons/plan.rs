@@ -372,7 +372,7 @@ services:
     const ALL_ADDONS: &str = r#"addons:
   argocd: {version: 9.4.17}
   argoRollouts: {version: 2.40.9}
-  kubePrometheusStack: {version: 81.4.5}
+  kubePrometheusStack: {version: 81.4.3}
   chaosMesh: {version: 2.8.2}
   ingressNginx: {version: 4.14.1}
   metricsServer: {version: 3.13.0}"#;
@@ -423,7 +423,7 @@ services:
                 (
                     "kube-prometheus-stack",
                     "kube-prometheus-stack",
-                    "81.4.5",
+                    "81.4.3",
                     "monitoring",
                     "https://prometheus-community.github.io/helm-charts"
                 ),
@@ -575,7 +575,7 @@ services:
     #[test]
     fn user_values_merge_over_the_defaults() {
         let p = platform(
-            "addons:\n  kubePrometheusStack:\n    version: 81.4.5\n    values:\n      prometheus:\n        prometheusSpec:\n          retention: 90d\n          ruleSelectorNilUsesHelmValues: true\n      kubeEtcd: null\n      alertmanager: {enabled: false}\n",
+            "addons:\n  kubePrometheusStack:\n    version: 81.4.3\n    values:\n      prometheus:\n        prometheusSpec:\n          retention: 90d\n          ruleSelectorNilUsesHelmValues: true\n      kubeEtcd: null\n      alertmanager: {enabled: false}\n",
         );
         let releases = plan(&p, &Facts::default());
         let v = &release(&releases, Kind::KubePrometheusStack).values;

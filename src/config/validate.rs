@@ -917,7 +917,7 @@ mod tests {
             ]
         );
         let found = problems(
-            "addons:\n  kubePrometheusStack:\n    version: 81.4.5\n    values:\n      grafana:\n        adminPassword: hunter2\n        admin: {existingSecret: \"\"}\n        sidecar: {}\n",
+            "addons:\n  kubePrometheusStack:\n    version: 81.4.3\n    values:\n      grafana:\n        adminPassword: hunter2\n        admin: {existingSecret: \"\"}\n        sidecar: {}\n",
         );
         let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
