@@ -11,6 +11,8 @@
 
 mod helm;
 mod plan;
+#[cfg(test)]
+mod upstream;
 mod values;
 
 use std::path::PathBuf;

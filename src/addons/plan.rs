@@ -85,7 +85,7 @@ impl Kind {
         }
     }
 
-    fn config(self, addons: &config::Addons) -> Option<&config::Addon> {
+    pub(super) fn config(self, addons: &config::Addons) -> Option<&config::Addon> {
         match self {
             Kind::Argocd => addons.argocd.as_ref(),
             Kind::ArgoRollouts => addons.argo_rollouts.as_ref(),
