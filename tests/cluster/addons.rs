@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Node, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -244,6 +245,12 @@ const SERVICE: (&str, &str, &str, &str) = ("", "v1", "Service", "services");
 const SECRET: (&str, &str, &str, &str) = ("", "v1", "Secret", "secrets");
 const PROMETHEUS: (&str, &str, &str, &str) =
     ("monitoring.coreos.com", "v1", "Prometheus", "prometheuses");
+const ALERTMANAGER: (&str, &str, &str, &str) = (
+    "monitoring.coreos.com",
+    "v1",
+    "Alertmanager",
+    "alertmanagers",
+);
 const SERVICE_MONITOR: (&str, &str, &str, &str) = (
     "monitoring.coreos.com",
     "v1",
@@ -309,6 +316,59 @@ async fn values_took_effect(client: &Client, ns: &Namespaces) -> TestResult {
     check(spec["retention"] == json!("30d"), || {
         format!("Prometheus retention: {}", spec["retention"])
     })?;
+    // What prometheus-operator reconciles, named as the real chart names it.
+    check(
+        spec["image"] == json!("quay.io/prometheus/prometheus:v3.9.1")
+            && spec["serviceAccountName"] == json!("kube-prometheus-stack-prometheus"),
+        || format!("Prometheus image and service account: {spec}"),
+    )?;
+    let alerting = &spec["alerting"]["alertmanagers"][0];
+    check(
+        alerting["name"] == json!("kube-prometheus-stack-alertmanager")
+            && alerting["namespace"] == json!(monitoring)
+            && alerting["port"] == json!("http-web"),
+        || format!("Prometheus alerts to {alerting}"),
+    )?;
+    for service in [
+        "kube-prometheus-stack-prometheus",
+        "kube-prometheus-stack-alertmanager",
+    ] {
+        must(client, monitoring, SERVICE, service).await?;
+    }
+    let alertmanager = must(
+        client,
+        monitoring,
+        ALERTMANAGER,
+        "kube-prometheus-stack-alertmanager",
+    )
+    .await?;
+    check(
+        alertmanager["spec"]["image"] == json!("quay.io/prometheus/alertmanager:v0.30.1"),
+        || format!("Alertmanager image: {}", alertmanager["spec"]["image"]),
+    )?;
+    let config = must(
+        client,
+        monitoring,
+        SECRET,
+        "alertmanager-kube-prometheus-stack-alertmanager",
+    )
+    .await?;
+    check(config["data"]["alertmanager.yaml"].is_string(), || {
+        format!("Alertmanager's configuration Secret: {}", config["data"])
+    })?;
+    let binding = Api::<ClusterRoleBinding>::all(client.clone())
+        .get_opt("kube-prometheus-stack-prometheus")
+        .await
+        .map_err(|e| format!("get ClusterRoleBinding kube-prometheus-stack-prometheus: {e}"))?
+        .ok_or("ClusterRoleBinding kube-prometheus-stack-prometheus was not created")?;
+    let subject = binding.subjects.unwrap_or_default();
+    check(
+        subject.iter().any(|s| {
+            s.name == "kube-prometheus-stack-prometheus"
+                && s.namespace.as_deref() == Some(monitoring)
+        }),
+        || format!("ClusterRoleBinding kube-prometheus-stack-prometheus binds {subject:?}"),
+    )?;
     for component in [
         "kube-etcd",
         "kube-controller-manager",
@@ -323,8 +383,8 @@ async fn values_took_effect(client: &Client, ns: &Namespaces) -> TestResult {
             || format!("ServiceMonitor {name} scrapes what minikube does not expose"),
         )?;
     }
-    // Grafana's login comes from the generated Secret; the chart's own (with its default
-    // password) is never rendered.
+    // Grafana's login comes from the generated Secret; the chart's own (with a password of its
+    // making) is never rendered.
     let grafana = must(
         client,
         monitoring,
