@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "common/git.rs"]
-mod git;
+#[path = "common/platform.rs"]
+mod platform;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -655,6 +655,7 @@ fn platformctl_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
         .env_remove("PLATFORMCTL_LOG")
         .env_remove("PLATFORMCTL_MINIKUBE")
         .env_remove("PLATFORMCTL_PROC")
+        .env_remove("PLATFORMCTL_HELM")
         .env_remove("KUBECONFIG")
         .env("NO_COLOR", "1");
     for (k, v) in env {
@@ -747,10 +748,11 @@ fn doctor_passes_with_every_tool_and_warns_about_multi_node_storage() {
         ("PLATFORMCTL_PROC", dir.path().join("proc")),
     ];
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let run = platformctl_env(dir.path(), &["doctor"], &env);
+    // The tools and the host; the chart repositories are asked in the test below.
+    let run = platformctl_env(dir.path(), &["doctor", "--offline"], &env);
     insta::assert_snapshot!("doctor_ok", run.transcript());
 
-    let json = platformctl_env(dir.path(), &["doctor", "-o", "json"], &env);
+    let json = platformctl_env(dir.path(), &["doctor", "--offline", "-o", "json"], &env);
     assert_eq!(json.code, 0);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(report["kind"], "DoctorReport");
@@ -792,12 +794,23 @@ fn doctor_with_an_existing_cluster_checks_the_context() {
         ("KUBECONFIG", kubeconfig),
     ];
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
-    let run = platformctl_env(dir.path(), &["doctor", "--driver", "existing"], &env);
+    let run = platformctl_env(
+        dir.path(),
+        &["doctor", "--driver", "existing", "--offline"],
+        &env,
+    );
     insta::assert_snapshot!("doctor_existing", run.transcript());
 
     let missing = platformctl_env(
         dir.path(),
-        &["doctor", "--driver", "existing", "--context", "prod"],
+        &[
+            "doctor",
+            "--driver",
+            "existing",
+            "--context",
+            "prod",
+            "--offline",
+        ],
         &env,
     );
     assert_eq!(missing.code, 1);
@@ -812,6 +825,132 @@ fn doctor_with_an_existing_cluster_checks_the_context() {
     // `--context` is meaningless for minikube: a usage error.
     let usage = platformctl_env(dir.path(), &["doctor", "--context", "prod"], &env);
     assert_eq!(usage.code, 2, "{}", usage.stderr);
+}
+
+/// The real helm the cluster tier runs: `$PLATFORMCTL_HELM`, else the harness's build
+/// (`tests/sim/cluster build`, which tests/run does first), else `helm` on PATH.
+fn real_helm() -> PathBuf {
+    if let Some(p) = std::env::var_os("PLATFORMCTL_HELM").filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let env = Command::new("bash")
+        .arg(Path::new(ROOT).join("tests/sim/cluster"))
+        .arg("env")
+        .output()
+        .expect("tests/sim/cluster env runs");
+    let path = String::from_utf8_lossy(&env.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("export PATH="))
+        .flat_map(|l| l.split(':'))
+        .map(|dir| dir.trim_matches(['\'', '"']).to_string())
+        .chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|p| p.display().to_string()),
+        )
+        .map(|dir| Path::new(&dir).join("helm"))
+        .find(|helm| helm.is_file());
+    path.expect("these tests need helm v3: run tests/sim/cluster build, or set PLATFORMCTL_HELM")
+}
+
+/// `doctor` asks each addon's chart repository for the pinned version, with the real helm: a
+/// repository of the stand-in charts (tests/fixtures/charts) served on 127.0.0.1 holds
+/// kube-prometheus-stack 81.4.3 and not the 81.4.5 this platform pins (which upstream never
+/// released either), and metrics-server's repository is a loopback port nothing listens on.
+/// Traffic stays on 127.0.0.0/8.
+#[test]
+fn doctor_says_when_a_pinned_chart_version_is_not_in_its_repository() {
+    let helm = real_helm();
+    let home = scratch();
+    let charts = platform::ChartRepo::start(&platformctl::addons::Helm::new(&helm), home.path())
+        .expect("chart repository on loopback");
+    // A port nothing listens on once the listener is dropped.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .to_string();
+    let dir = doctor_machine(8192);
+    fake_tools(dir.path());
+    let platform =
+        platform::test_platform_from("platform.yaml", "git://127.0.0.1:9/unused.git", &charts.url)
+            .expect("test platform");
+    let mut platform: serde_yaml::Value = serde_yaml::from_str(&platform).expect("YAML");
+    platform["addons"]["kubePrometheusStack"]["version"] = "81.4.5".into();
+    platform["addons"]["metricsServer"]["repository"] = format!("http://{closed}").into();
+    std::fs::write(
+        dir.path().join("platform.yaml"),
+        serde_yaml::to_string(&platform).expect("YAML"),
+    )
+    .expect("write");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: sim\ncontexts:\n- name: sim\n  context: {cluster: sim, user: admin}\nclusters:\n- name: sim\n  cluster: {server: \"https://127.0.0.1:26400\"}\nusers:\n- name: admin\n  user: {token: t}\n",
+    )
+    .expect("kubeconfig");
+    let env = [
+        ("PATH", dir.path().join("bin")),
+        ("PLATFORMCTL_PROC", dir.path().join("proc")),
+        ("KUBECONFIG", kubeconfig),
+        ("PLATFORMCTL_HELM", helm),
+        ("HELM_CACHE_HOME", home.path().join("cache")),
+        ("HELM_CONFIG_HOME", home.path().join("config")),
+        ("HELM_DATA_HOME", home.path().join("data")),
+    ];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let run = platformctl_env(dir.path(), &["doctor"], &env);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    // The chart findings (the others are the tools' and the context's), with the ports named.
+    let mut charts_text = String::new();
+    let mut in_chart = false;
+    for line in run.stdout.lines() {
+        if !line.starts_with("  fix: ") {
+            in_chart = line
+                .split_once(' ')
+                .is_some_and(|(_, l)| l.starts_with("chart "));
+        }
+        if in_chart {
+            charts_text.push_str(line);
+            charts_text.push('\n');
+        }
+    }
+    let charts_text = charts_text
+        .replace(&charts.url, "http://127.0.0.1:REPO")
+        .replace(&closed, "127.0.0.1:CLOSED");
+    insta::assert_snapshot!("doctor_charts", charts_text);
+    assert!(
+        run.stdout
+            .trim_end()
+            .ends_with("1 error, 1 warning (driver existing)"),
+        "{}",
+        run.stdout
+    );
+
+    let json = platformctl_env(dir.path(), &["doctor", "-o", "json"], &env);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    let failing: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["severity"] != "ok")
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap_or(""),
+                f["severity"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failing,
+        [
+            ("chart/kubePrometheusStack", "error"),
+            ("chart/metricsServer", "warn")
+        ]
+    );
+
+    // Offline: no repository is asked, and the rest passes.
+    let offline = platformctl_env(dir.path(), &["doctor", "--offline"], &env);
+    assert_eq!(offline.code, 0, "{}", offline.transcript());
+    assert!(!offline.stdout.contains("chart "), "{}", offline.stdout);
 }
 
 #[test]
@@ -926,7 +1065,7 @@ fn up_with_gitops_local_needs_the_tree_committed_before_touching_the_cluster() {
         run.stderr
     );
     // A commit without the rendered tree: Argo CD would deploy a tree without it.
-    let git = |args: &[&str]| git::git(dir.path(), args).expect("git");
+    let git = |args: &[&str]| platform::git(dir.path(), args).expect("git");
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "platform.yaml"]);
     git(&["commit", "-q", "-m", "platform"]);

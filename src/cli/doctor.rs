@@ -16,6 +16,10 @@ pub struct Args {
     /// current context).
     #[arg(long)]
     pub context: Option<String>,
+    /// Do not ask the chart repositories whether they hold the pinned versions (the only check
+    /// that needs the network).
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,8 +40,18 @@ impl From<DriverArg> for crate::config::Driver {
 }
 
 pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome> {
-    let Args { driver, context } = args;
+    let Args {
+        driver,
+        context,
+        offline,
+    } = args;
     let platform = crate::config::load(&ctx.file)?;
+    // The charts `up` would install, from the repositories it would install them from.
+    let charts = if offline {
+        Vec::new()
+    } else {
+        crate::addons::plan(&platform, &crate::addons::Facts::default())
+    };
     let mut cluster = platform.cluster;
     if let Some(d) = driver {
         cluster.driver = d.into();
@@ -52,7 +66,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
                 .into(),
         );
     }
-    let report = doctor::run(&cluster, &doctor::Env::from_process()).await;
+    let report = doctor::run(&cluster, &charts, &doctor::Env::from_process()).await;
 
     let color = ctx.printer.color_stdout();
     let mut text = String::new();

@@ -88,10 +88,11 @@ pub enum Command {
     /// Tools and versions (minikube, Docker or Podman, helm, kubectl); this machine's CPUs and
     /// memory against the nodes platform.yaml asks for (with minikube's docker driver every node
     /// shares this host); multi-node minikube pitfalls (inotify limits, hostPath storage on the
-    /// control plane only); and the cluster as it is now: the minikube profile's state and node
-    /// count, or the kubeconfig context with `--driver existing`. Every finding that is not fine
-    /// comes with a fix. Changes nothing. Exits 1 when a finding is an error; warnings alone
-    /// exit 0.
+    /// control plane only); the cluster as it is now: the minikube profile's state and node
+    /// count, or the kubeconfig context with `--driver existing`; and, unless `--offline`,
+    /// whether each addon's chart repository holds the pinned version (a repository that cannot
+    /// be reached is a warning). Every finding that is not fine comes with a fix. Changes
+    /// nothing. Exits 1 when a finding is an error; warnings alone exit 0.
     Doctor(doctor::Args),
 }
 

@@ -366,16 +366,29 @@ pub async fn git(env: &Env) -> Finding {
     }
 }
 
+/// The helm platformctl runs: the one `PLATFORMCTL_HELM` names, else `helm` on PATH; `None`
+/// when that is not an executable file.
+pub fn helm_binary(env: &Env) -> Option<PathBuf> {
+    match &env.helm {
+        Some(p) => is_executable(p).then(|| p.clone()),
+        None => which(env, "helm"),
+    }
+}
+
 /// `helm version --short`: `v3.19.0+g3d8990f`.
 pub async fn helm(env: &Env) -> Finding {
     const CHECK: &str = "tool/helm";
     let install = || format!("install helm ≥ {HELM_MIN}: https://helm.sh/docs/intro/install/");
-    let Some(path) = which(env, "helm") else {
-        return Finding::error(
-            CHECK,
-            "helm: not found on PATH (platformctl installs the addons with it)",
-            install(),
-        );
+    let Some(path) = helm_binary(env) else {
+        let message = match &env.helm {
+            Some(p) => format!(
+                "helm: {} names `{}`, which is not an executable file",
+                crate::addons::HELM_ENV,
+                p.display()
+            ),
+            None => "helm: not found on PATH (platformctl installs the addons with it)".into(),
+        };
+        return Finding::error(CHECK, message, install());
     };
     let text = match exec(env, &path, &["version", "--short"]).await {
         Ok(out) if out.success() => out.stdout.trim().to_string(),

@@ -1,5 +1,5 @@
 //! git for tests, without the developer's configuration. Included with `#[path]` by
-//! tests/common/platform.rs (the cluster tests and the `up` benchmark) and tests/cli.rs.
+//! tests/common/platform.rs (the cluster tests, tests/cli.rs and the `up` benchmark).
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,8 @@
-//! What the cluster tests and the `up` benchmark stand on: the test platform (a platform.yaml of
-//! this repository, pointed at loopback services), a chart repository of the stand-in charts
-//! served over HTTP on loopback, and git run without the developer's configuration (git.rs). Included
-//! with `#[path]` by tests/cluster and benches/up.rs, so it names nothing of either.
+//! What the cluster tests, doctor's CLI test and the `up` benchmark stand on: the test platform
+//! (a platform.yaml of this repository, pointed at loopback services), a chart repository of the
+//! stand-in charts served over HTTP on loopback, and git run without the developer's
+//! configuration (git.rs). Included with `#[path]` by tests/cluster, tests/cli.rs and
+//! benches/up.rs, so it names nothing of them.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
