@@ -116,8 +116,26 @@ pub async fn forward(pods: Api<Pod>, pod: &str, port: u16) -> Result<Forward, Er
                 let Some(mut upstream) = pf.take_stream(port) else {
                     return;
                 };
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+                // The API server reports a failed forward (nothing listening on the pod's port)
+                // on the error stream and leaves the data stream open: the connection is closed
+                // then, so the client sees it fail instead of waiting for its timeout.
+                let error = pf.take_error(port);
+                let failed = async move {
+                    if let Some(error) = error
+                        && let Some(message) = error.await
+                    {
+                        return message;
+                    }
+                    std::future::pending().await
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream) => {}
+                    message = failed => {
+                        tracing::debug!("port-forward to pod `{pod}` port {port}: {message}");
+                    }
+                }
                 drop(upstream);
+                drop(conn);
                 let _ = pf.join().await;
             });
         }
