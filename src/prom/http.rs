@@ -39,6 +39,20 @@ pub(super) struct Http {
     _forward: Option<Arc<Forward>>,
 }
 
+/// Plain HTTP/1.1; idle connections kept for 30 s when `pool`, else none.
+fn client(pool: bool) -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(30));
+    if !pool {
+        builder.pool_max_idle_per_host(0);
+    }
+    builder.build(connector)
+}
+
 impl std::fmt::Debug for Http {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Http")
@@ -77,26 +91,24 @@ impl Http {
         if uri.query().is_some() {
             return Err(invalid("a base URL has no query"));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         Ok(Http {
             server,
             origin: format!("http://{authority}"),
             prefix: uri.path().trim_end_matches('/').to_string(),
             address: base.trim_end_matches('/').to_string(),
             timeout: DEFAULT_TIMEOUT,
-            client,
+            client: client(true),
             _forward: None,
         })
     }
 
-    /// A client for the pod behind `forward`, named as that pod in errors.
+    /// A client for the pod behind `forward`, named as that pod in errors. Connections are not
+    /// kept for reuse: each request is a new port-forward stream. An idle stream whose pod
+    /// stopped listening is not always closed by the other end (kwok's is not), and a request
+    /// on it would wait for its timeout; a new stream fails at once.
     pub fn through(server: Server, forward: Forward, namespace: &str) -> Result<Http, Error> {
         let mut http = Http::new(server, &format!("http://{}", forward.addr()))?;
+        http.client = client(false);
         http.address = format!(
             "pod `{}` in namespace `{namespace}` (forwarded to {})",
             forward.pod(),
