@@ -17,6 +17,7 @@ pub mod exit;
 pub mod kube;
 pub mod lint;
 pub mod output;
+pub mod prom;
 pub mod ready;
 pub mod render;
 pub mod status;

@@ -1,11 +1,12 @@
 //! Talking to a Kubernetes cluster: the client for a kubeconfig context, manifests, discovery, the
-//! server-side apply engine and watch-based waits.
+//! server-side apply engine, watch-based waits and port-forwards to pods.
 //!
 //! What to apply and in which step is decided by `up`; this module only knows how.
 
 pub mod apply;
 pub mod discovery;
 pub mod manifest;
+pub mod portforward;
 pub mod wait;
 
 use std::path::PathBuf;

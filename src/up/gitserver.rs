@@ -9,19 +9,17 @@
 //! lives in an emptyDir: a restarted pod starts empty, and the next `up` pushes again.
 
 use std::ffi::OsStr;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use crate::cluster::process::{self, Output};
 use crate::config::{LocalGit, Platform};
-use crate::kube::Manifest;
+use crate::kube::{Manifest, portforward};
 
 /// The server's name: its Deployment, Service and the host in Argo CD's URL.
 pub const NAME: &str = "gitops";
@@ -107,8 +105,8 @@ pub enum Pushed {
 pub enum Error {
     #[error("no ready pod of the git server in namespace `{0}`")]
     NoPod(String),
-    #[error("port-forward to the git server: {0}")]
-    Forward(String),
+    #[error("cannot port-forward to the git server")]
+    Forward(#[source] portforward::Error),
     #[error("{0}")]
     Git(String),
     #[error(
@@ -179,28 +177,17 @@ pub async fn push(
     );
     // The Deployment is available once its controller has seen the pod Ready; the pod is
     // looked for until it is seen here too.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let pod = loop {
-        let list = pods
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| Error::Forward(e.to_string()))?;
-        let ready = list.items.iter().find(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        });
-        if let Some(name) = ready.and_then(|p| p.metadata.name.clone()) {
-            break name;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(Error::NoPod(local.namespace.clone()));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let addr = forward(pods, pod).await?;
+    let pod = portforward::ready_pod(&pods, &local.namespace, &selector, Duration::from_secs(30))
+        .await
+        .map_err(|e| match e {
+            portforward::Error::NoReadyPod { .. } => Error::NoPod(local.namespace.clone()),
+            e => Error::Forward(e),
+        })?;
+    // Held until the push is done: the listener closes when it is dropped.
+    let forward = portforward::forward(pods, &pod, PORT)
+        .await
+        .map_err(Error::Forward)?;
+    let addr = forward.addr();
     let url = format!("git://{addr}/{}.git", platform.metadata.name);
     let refname = format!("refs/heads/{}", local.branch);
     let listed = git(project, &["ls-remote", &url, &refname], GIT_LIMIT).await?;
@@ -225,36 +212,6 @@ pub async fn push(
         return Err(Error::Git(format!("git push: {}", pushed.stderr.trim())));
     }
     Ok(Pushed::Updated(before, head.to_string()))
-}
-
-/// Listens on a free loopback port and forwards each connection to `port` of the pod (one
-/// port-forward stream per connection), for as long as the runtime runs this task: the
-/// listener goes when `up` ends.
-async fn forward(pods: Api<Pod>, pod: String) -> Result<SocketAddr, Error> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Error::Forward(e.to_string()))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Forward(e.to_string()))?;
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let pods = pods.clone();
-            let pod = pod.clone();
-            tokio::spawn(async move {
-                let Ok(mut pf) = pods.portforward(&pod, &[PORT]).await else {
-                    return;
-                };
-                let Some(mut upstream) = pf.take_stream(PORT) else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-                drop(upstream);
-                let _ = pf.join().await;
-            });
-        }
-    });
-    Ok(addr)
 }
 
 /// Runs `git -C dir args` without prompting (through [`process::run`]: no terminal, killed
