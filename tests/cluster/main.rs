@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -467,6 +467,15 @@ async fn rollout_phases(client: Client) -> TestResult {
                     json!(support::ROLLOUTS_INSTANCE_ID);
             }
         })?;
+        // The service's admin Secret, as `up`'s secrets step makes it (its pods run for real and
+        // read it; without it they wait in CreateContainerConfigError).
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": "customer-api-admin"}, "stringData": {"ADMIN_TOKEN": "t"}}))
+        .map_err(|e| e.to_string())?;
+        Api::<Secret>::namespaced(client.clone(), namespaces.get("practice"))
+            .create(&PostParams::default(), &secret)
+            .await
+            .map_err(|e| format!("secret: {e}"))?;
         let engine = Applier::new(client.clone(), ApplyOptions::default());
         apply::run(&engine, &manifests).await?;
         let rollout = manifests
@@ -523,8 +532,8 @@ async fn rollout_phases(client: Client) -> TestResult {
 // --- the harness itself ----------------------------------------------------------------------
 
 /// `up` on a running cluster starts nothing and hands back the same kubeconfig; `status` reports
-/// every component running (the control plane, kwok, Argo Rollouts, and Argo CD's redis, repo
-/// server and application controller) and the three nodes Ready.
+/// every component running (the control plane, kwok, sim-kubelet, Argo Rollouts, and Argo CD's
+/// redis, repo server and application controller) and the three nodes Ready.
 fn harness_up_again() -> TestResult {
     let cluster = support::cluster()?;
     let out = support::harness_command(&["up"])
@@ -547,7 +556,7 @@ fn harness_up_again() -> TestResult {
         .iter()
         .filter(|n| text.contains(&format!("{:<30} Ready", format!("node {n}"))))
         .count();
-    if !status.status.success() || running != 9 || ready_nodes != 3 {
+    if !status.status.success() || running != 10 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status

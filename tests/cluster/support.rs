@@ -36,6 +36,12 @@ fn port_base() -> u16 {
 
 pub type TestResult = Result<(), String>;
 
+/// The first two octets of the run's pod network (tests/sim/lib/workloads.sh: 10.<n>.0.0/16,
+/// n from the port base).
+pub fn pod_network() -> [u8; 2] {
+    [10, (100 + (port_base() / 100) % 150) as u8]
+}
+
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }

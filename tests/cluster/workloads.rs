@@ -1,14 +1,16 @@
 //! Pods that run (`tests/sim/cluster up --with workloads`): a pod of a reference service is the
-//! real service process on its own loopback pod IP, started by sim-kubelet (the stand-in for a
-//! kubelet and its container runtime, tests/sim/kubelet) with the environment the API server
-//! resolves, readiness from its probe, restarts with back-off, and SIGTERM before SIGKILL. Every
-//! request below goes to the process itself, on 127.x.y.z.
+//! real service process in a network namespace of its own with its pod IP, started by sim-kubelet
+//! (the stand-in for a kubelet and its container runtime, tests/sim/kubelet) with the
+//! environment the API server resolves, readiness from its probe, restarts with back-off, and
+//! SIGTERM before SIGKILL. Every request below goes to the process itself, at its pod IP on the
+//! harness's pod network (a bridge on this machine; see tests/sim/lib/workloads.sh).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use libtest_mimic::Trial;
@@ -168,6 +170,11 @@ async fn pods_run_the_service(client: Client) -> TestResult {
             .create(&PostParams::default(), &service_deployment("customer-api", "platformctl/customer-api:0.3.0", 3, env)?)
             .await
             .map_err(|e| e.to_string())?;
+        let services: Api<Service> = Api::namespaced(client.clone(), ns);
+        let svc: Service = serde_json::from_value(json!({"metadata": {"name": "customer-api"}, "spec": {
+            "selector": {"app.kubernetes.io/name": "customer-api"}, "ports": [{"name": "http", "port": 8080, "targetPort": "http"}]}}))
+        .map_err(|e| e.to_string())?;
+        services.create(&PostParams::default(), &svc).await.map_err(|e| e.to_string())?;
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
         wait_for("3 Ready customer-api pods", Duration::from_secs(60), || async {
             Ok(pods_of(&pods, "customer-api").await?.iter().filter(|p| is_ready(p)).count() == 3)
@@ -177,8 +184,9 @@ async fn pods_run_the_service(client: Client) -> TestResult {
         for p in pods_of(&pods, "customer-api").await? {
             let ip = pod_ip(&p)?;
             let IpAddr::V4(v4) = ip else { return Err(format!("{ip} is not IPv4")) };
-            if v4.octets()[0] != 127 || v4.octets()[1] < 100 {
-                return Err(format!("pod IP {ip} is not one of sim-kubelet's loopback ranges"));
+            let net = support::pod_network();
+            if v4.octets()[..2] != net[..] || v4.octets()[2] >= 3 {
+                return Err(format!("pod IP {ip} is not in a node's range of the pod network {}.{}.0.0/16", net[0], net[1]));
             }
             let addr = SocketAddr::new(ip, 8080);
             let (code, body) = http(addr, "GET", "/healthz", &[], "").await?;
@@ -209,7 +217,19 @@ async fn pods_run_the_service(client: Client) -> TestResult {
         if ips.len() != 3 {
             return Err(format!("3 pods share addresses: {ips:?}"));
         }
-        Ok(())
+        // The Service's endpoints are the pods' own addresses (the real EndpointSlice controller).
+        let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
+        wait_for("the Service's EndpointSlice to list the 3 pod IPs as ready", Duration::from_secs(30), || async {
+            let lp = ListParams::default().labels("kubernetes.io/service-name=customer-api");
+            let mut ready: Vec<String> = slices.list(&lp).await.map_err(|e| e.to_string())?.items.iter()
+                .flat_map(|s| s.endpoints.clone())
+                .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+                .flat_map(|e| e.addresses)
+                .collect();
+            ready.sort();
+            Ok(ready == ips)
+        })
+        .await
     }
     .await;
     namespaces.delete().await;

@@ -3,10 +3,20 @@
 #
 # sim-kubelet (tests/sim/kubelet, a workspace member) stands in for the kubelet and container
 # runtime, the one piece that cannot be real here: a pod on a kwok node whose every container has
-# one of the images below runs as that program, one OS process per container, on its own pod IP
-# in 127.0.0.0/8, with the environment, probes, restarts and SIGTERM-then-SIGKILL a kubelet gives
-# it. kwok goes on playing every other pod (its pod stages skip these). The reference services
-# are built from examples/services with cargo, like the runner.
+# one of the images below runs as that program, one OS process per container, in a network
+# namespace of its own with its pod IP, with the environment, probes, restarts and
+# SIGTERM-then-SIGKILL a kubelet gives it. kwok goes on playing every other pod (its pod stages
+# skip these). The reference services are built from examples/services with cargo, like the
+# runner.
+#
+# The pod network: a bridge on this host (psim<port base>) with 10.<n>.0.0/16, n from the port
+# base, so clusters side by side do not meet; node i's pods get 10.<n>.i.0/24, kwok's own
+# status-only pods 10.<n>.250.0/24. Pod IPs cannot be loopback addresses (the API server refuses
+# 127.0.0.0/8 in EndpointSlices); these never leave the machine: the bridge is the only link to
+# them, pods have no default route, and the host does not forward. Needs root (CI runs as root).
+POD_NET_PREFIX=10.$((100 + (PORT_BASE / 100) % 150))
+POD_NET_GATEWAY=$POD_NET_PREFIX.255.254
+POD_NET_BRIDGE=psim$PORT_BASE
 
 # The images sim-kubelet runs, as `repository=binary` (the binary is the image's entrypoint).
 WORKLOAD_SERVICES=(customer-api auth orders payments notifications)
@@ -32,13 +42,18 @@ workload_pod_expression() {
   printf '[(.spec.containers // [])[], (.spec.initContainers // [])[] | .image | split("@")[0] | sub(":[^:/]*$"; "") | ltrimstr("docker.io/") | ltrimstr("localhost/") | ltrimstr("library/") | IN(%s)] | all' "${repos%,}"
 }
 
+# kwok's status-only pods on the pod network too (with workloads), so even a dial to one stays
+# on the bridge.
+kwok_cidr_flag() { # with...
+  case " $* " in *" workloads "*) printf -- '--cidr %s.250.1/24' "$POD_NET_PREFIX" ;; esac
+}
+
 # kwok's own fast pod stages (from its module at the pinned version), each with one more
 # requirement: not a pod sim-kubelet runs.
 kwok_pod_stages() {
   local dir=$1 f expr
   expr=$(workload_pod_expression)
   for f in pod-ready pod-complete pod-delete; do
-    printf '\n---\n'
     EXPR=$expr awk '
       BEGIN { expr = ENVIRON["EXPR"] }
       { print }
@@ -47,18 +62,35 @@ kwok_pod_stages() {
         printf "    - key: \x27%s\x27\n      operator: NotIn\n      values: [\x27true\x27]\n", expr
         done = 1
       }' "$dir/kustomize/stage/pod/fast/$f.yaml"
+    printf -- '---\n'
   done
+}
+
+# The bridge and whatever pod network namespaces are left (sim-kubelet removes a pod's own when
+# the pod goes; a killed one leaves them).
+remove_pod_network() {
+  local ns
+  for ns in $(ip -o netns list 2>/dev/null | awk '{print $1}'); do
+    case $ns in "$POD_NET_BRIDGE"-*) ip netns del "$ns" 2>/dev/null || true ;; esac
+  done
+  ! ip link show "$POD_NET_BRIDGE" >/dev/null 2>&1 || ip link del "$POD_NET_BRIDGE" 2>/dev/null || true
 }
 
 start_workloads() {
   local dir=$STATE/kubelet bin=$STATE/bin s images="" node nodes=""
+  [ "$(id -u)" -eq 0 ] || fail "--with workloads needs root (pod network namespaces and a bridge)"
+  command -v ip >/dev/null || fail "--with workloads needs ip (iproute2)"
+  remove_pod_network
+  { ip link add "$POD_NET_BRIDGE" type bridge && ip addr add "$POD_NET_GATEWAY/16" dev "$POD_NET_BRIDGE" &&
+    ip link set "$POD_NET_BRIDGE" up; } 2>"$STATE/logs/pod-network.log" ||
+    fail "could not make the pod network's bridge $POD_NET_BRIDGE" "" pod-network
   mkdir -p "$dir" "$bin"
   # Copies, so a cargo build during the run does not replace what runs (pid_of goes by the
   # executable).
   cp "$WORKLOADS_TARGET/sim-kubelet" "$bin/sim-kubelet"
   for s in "${WORKLOAD_SERVICES[@]}"; do
     cp "$WORKLOADS_TARGET/$s" "$bin/$s"
-    images+="\"platformctl/$s\": {\"entrypoint\": [\"$bin/$s\"], \"env\": {\"BIND_ADDRESS\": \"\$(POD_IP)\"}, \"versionEnv\": \"PLATFORM_VERSION\"},"
+    images+="\"platformctl/$s\": {\"entrypoint\": [\"$bin/$s\"], \"versionEnv\": \"PLATFORM_VERSION\"},"
   done
   for node in "${NODES[@]}"; do nodes+="\"$node\","; done
   cat >"$dir/config.json" <<JSON
@@ -66,6 +98,7 @@ start_workloads() {
   "nodes": [${nodes%,}],
   "images": {${images%,}},
   "state": "$dir",
+  "podNetwork": {"base": "$POD_NET_PREFIX.0.0", "gateway": "$POD_NET_GATEWAY", "bridge": "$POD_NET_BRIDGE", "netnsPrefix": "$POD_NET_BRIDGE"},
   "apiHost": "127.0.0.1",
   "apiPort": $API_PORT,
   "hostIp": "127.0.0.1",

@@ -12,15 +12,17 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
-    /// The nodes whose pods this runner may run, in order: node `i`'s pod IPs are
-    /// `127.(100+i).x.y`.
+    /// The nodes whose pods this runner may run, in order: node `i`'s pods get addresses from
+    /// `<podNetwork.base>.i.0/24`, as a node's podCIDR.
     pub nodes: Vec<String>,
     /// Image repository (without tag or digest, e.g. `platformctl/customer-api`) → what runs.
     pub images: BTreeMap<String, Image>,
     /// Run state: logs, hosts files.
     pub state: PathBuf,
-    /// Where a pod reaches the API server (stands in for the `kubernetes` Service's ClusterIP,
-    /// which nothing routes here): `KUBERNETES_SERVICE_HOST`/`_PORT` in every container.
+    pub pod_network: PodNetwork,
+    /// Where the API server listens (loopback): a relay on the pod network's gateway at the same
+    /// port stands in for the `kubernetes` Service, whose ClusterIP nothing routes here; it is
+    /// `KUBERNETES_SERVICE_HOST`/`_PORT` in every container.
     pub api_host: Ipv4Addr,
     pub api_port: u16,
     /// The node address kwok publishes (the pods' `status.hostIP`).
@@ -29,6 +31,19 @@ pub struct Config {
     /// a name that is not in the pod's hosts file fails here instead of leaving the machine
     /// through the host's resolver.
     pub resolver: Ipv4Addr,
+}
+
+/// The cluster's pod network (see `net`): a /16 on a bridge the harness made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodNetwork {
+    /// `a.b.0.0` of the /16.
+    pub base: Ipv4Addr,
+    /// The bridge's own address in it (the relay to the API server listens there).
+    pub gateway: Ipv4Addr,
+    pub bridge: String,
+    /// Network namespace names start with this.
+    pub netns_prefix: String,
 }
 
 /// What a container of this image runs.
@@ -40,8 +55,8 @@ pub struct Image {
     /// The image's CMD: the container's `args` replace it (and a `command` drops it).
     #[serde(default)]
     pub cmd: Vec<String>,
-    /// Environment the image sets (Docker's ENV), below the container's own. `$(POD_IP)` is the
-    /// pod's IP: a program that listens on every address by default is told its own.
+    /// Environment the image sets (Docker's ENV), below the container's own (`$(POD_IP)` is the
+    /// pod's IP).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// The image tag goes into this variable (one binary stands in for every tag, and the

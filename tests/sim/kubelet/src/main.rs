@@ -2,9 +2,11 @@
 //! piece of `tests/sim/cluster` that is not the real component (no container runtime can run on
 //! these machines). kwok plays the nodes and every other pod's status; this runner takes the
 //! pods whose every container has an image it knows (the reference services, and what
-//! `tests/sim/cluster` adds) and runs each container as the real program, as one OS process,
-//! on the pod's own IP inside 127.0.0.0/8 — see `pod` for the life it leads, `process` for what
-//! it shares with the host, `hosts` for the cluster names it gives processes.
+//! `tests/sim/cluster` adds) and runs each container as the real program, as one OS process, in
+//! the pod's own network namespace on the cluster's pod network — see `pod` for the life it
+//! leads, `net` for its network, `process` for what it shares with the host, `hosts` for the
+//! cluster names it gives processes. It also relays the pod network's gateway, at the API
+//! server's port, to the API server (the `kubernetes` Service of a real cluster).
 //!
 //!   sim-kubelet --kubeconfig FILE --config FILE
 //!
@@ -15,6 +17,7 @@ mod config;
 mod env;
 mod hosts;
 mod ipam;
+mod net;
 mod pod;
 mod probe;
 mod process;
@@ -65,11 +68,26 @@ async fn run(kubeconfig: PathBuf, config: config::Config) -> anyhow::Result<()> 
         kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
     let client = kube::Client::try_from(client_config)?;
     let hosts = hosts::Hosts::new(config.state.join("hosts"))?;
+    let net = net::Net {
+        prefix: config.pod_network.netns_prefix.clone(),
+        bridge: config.pod_network.bridge.clone(),
+        prefix_len: 16,
+    };
+    let relay = tokio::net::TcpListener::bind((config.pod_network.gateway, config.api_port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{} (the API server relay)",
+                config.pod_network.gateway, config.api_port
+            )
+        })?;
+    tokio::spawn(relay_to((config.api_host, config.api_port), relay));
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        pool: Mutex::new(ipam::Pool::new(&config.nodes)),
+        pool: Mutex::new(ipam::Pool::new(config.pod_network.base, &config.nodes)),
         config,
         hosts,
+        net,
     });
     eprintln!(
         "sim-kubelet: running pods of {:?} on {:?}",
@@ -196,4 +214,18 @@ async fn apply(
         sup.run(rx).await;
         let _ = done.send(uid);
     });
+}
+
+/// Every connection to `listener` is piped to `target`.
+async fn relay_to(target: (std::net::Ipv4Addr, u16), listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
 }

@@ -24,6 +24,7 @@ use crate::config::{Config, Image};
 use crate::env::{self, Sources};
 use crate::hosts::Hosts;
 use crate::ipam::Pool;
+use crate::net::Net;
 use crate::probe::{self, Tracker};
 use crate::process::{self, Spec};
 
@@ -32,6 +33,7 @@ pub struct Ctx {
     pub config: Config,
     pub hosts: Hosts,
     pub pool: Mutex<Pool>,
+    pub net: Net,
 }
 
 pub enum Update {
@@ -166,12 +168,13 @@ impl Supervisor {
         let spec = pod.spec.clone()?;
         let node = spec.node_name.clone()?;
         // An address it already had (this runner restarted), else a new one.
+        let base = ctx.config.pod_network.base.octets();
         let had = pod
             .status
             .as_ref()
             .and_then(|s| s.pod_ip.as_deref())
             .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
-            .filter(|ip| ip.octets()[0] == 127);
+            .filter(|ip| ip.octets()[..2] == base[..2]);
         let ip = {
             let mut pool = ctx.pool.lock().expect("pool");
             match had {
@@ -306,11 +309,13 @@ impl Supervisor {
             }
         }
         self.ctx.hosts.unregister_pod(&self.hosts_file);
+        self.ctx.net.detach(&self.uid).await;
         self.ctx.pool.lock().expect("pool").release(self.ip);
     }
 
     async fn prepare(&mut self) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.log_dir)?;
+        self.ctx.net.attach(&self.uid, self.ip).await?;
         std::fs::write(
             &self.resolv_file,
             format!(
@@ -661,6 +666,7 @@ impl Supervisor {
                 .join(format!("{}-{}.log", container.name, c.runs)),
             hosts: self.hosts_file.clone(),
             resolv: self.resolv_file.clone(),
+            netns: self.ctx.net.path(&self.uid),
         };
         // A restart counts from here on, and moves the back-off along (kubelet: backOff.Next).
         if c.last.is_some() {

@@ -1,12 +1,12 @@
 //! One container as one OS process: what a container runtime gives it, as far as a process on
 //! this host can have it. It gets its own session and process group (signals reach everything
-//! it starts), dies with the runner (`PR_SET_PDEATHSIG`), and runs in a private mount
-//! namespace where `/etc/hosts` is its namespace's cluster names (see `hosts`) and
-//! `/etc/resolv.conf` names only a resolver that does not answer, so no cluster name ever goes
-//! to the host's DNS. Its output goes to a log file per container start.
+//! it starts), dies with the runner (`PR_SET_PDEATHSIG`), joins its pod's network namespace
+//! (see `net`: the pod IP, its own localhost), and runs in a private mount namespace where
+//! `/etc/hosts` is its pod's cluster names (see `hosts`) and `/etc/resolv.conf` names only a
+//! resolver that does not answer, so no cluster name ever goes to the host's DNS. Its output goes
+//! to a log file per container start.
 //!
-//! Not a container: the process shares the host's file system, network namespace (it is told its
-//! pod IP instead, see `config::Image::env`), users and limits.
+//! Not a container: the process shares the host's file system, users and limits.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -25,6 +25,8 @@ pub struct Spec {
     pub log: PathBuf,
     pub hosts: PathBuf,
     pub resolv: PathBuf,
+    /// The pod's network namespace (`/run/netns/...`).
+    pub netns: PathBuf,
 }
 
 /// Starts the process. Errors are the runtime's `RunContainerError`/`StartError`.
@@ -44,6 +46,7 @@ pub fn spawn(spec: &Spec) -> io::Result<Child> {
     if let Some(cwd) = &spec.cwd {
         cmd.current_dir(cwd);
     }
+    let netns = File::open(&spec.netns)?;
     let hosts = c_path(&spec.hosts)?;
     let resolv = c_path(&spec.resolv)?;
     let etc_hosts = CString::new("/etc/hosts").expect("no NUL");
@@ -57,6 +60,9 @@ pub fn spawn(spec: &Spec) -> io::Result<Child> {
                 return Err(io::Error::last_os_error());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) < 0 {
                 return Err(io::Error::last_os_error());
             }
             if libc::unshare(libc::CLONE_NEWNS) < 0 {
