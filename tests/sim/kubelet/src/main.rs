@@ -21,6 +21,7 @@ mod net;
 mod pod;
 mod probe;
 mod process;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -27,6 +27,7 @@ use crate::ipam::Pool;
 use crate::net::Net;
 use crate::probe::{self, Tracker};
 use crate::process::{self, Spec};
+use crate::volumes::Volumes;
 
 pub struct Ctx {
     pub client: Client,
@@ -134,6 +135,10 @@ pub struct Supervisor {
     hosts_file: PathBuf,
     resolv_file: PathBuf,
     log_dir: PathBuf,
+    root_dir: PathBuf,
+    volumes: Volumes,
+    /// Volumes written (else why not, and when to try again).
+    volumes_ready: Result<Instant, (String, Instant)>,
     containers: Vec<Ctr>,
     conditions: BTreeMap<&'static str, Condition>,
     start_time: String,
@@ -270,6 +275,9 @@ impl Supervisor {
             hosts_file: dir.join("etc-hosts"),
             resolv_file: dir.join("resolv.conf"),
             log_dir: dir.join("logs"),
+            root_dir: dir.join("rootfs"),
+            volumes: Volumes::new(ctx.client.clone(), dir.join("volumes")),
+            volumes_ready: Err((String::new(), Instant::now())),
             ctx,
             pod,
             name,
@@ -310,6 +318,7 @@ impl Supervisor {
         }
         self.ctx.hosts.unregister_pod(&self.hosts_file);
         self.ctx.net.detach(&self.uid).await;
+        let _ = std::fs::remove_dir_all(&self.root_dir);
         self.ctx.pool.lock().expect("pool").release(self.ip);
     }
 
@@ -533,7 +542,41 @@ impl Supervisor {
         }
     }
 
+    /// Writes the volumes before the first container starts, retried every 2 s while a source
+    /// is missing (FailedMount), and again every 10 s (configMap and secret changes reach
+    /// running containers, as the kubelet's sync does).
+    async fn sync_volumes(&mut self, now: Instant) {
+        let due = match &self.volumes_ready {
+            Ok(at) => now.duration_since(*at) >= Duration::from_secs(10),
+            Err((_, at)) => now >= *at,
+        };
+        if !due {
+            return;
+        }
+        match self.volumes.write(&self.pod).await {
+            Ok(()) => self.volumes_ready = Ok(now),
+            Err(e) => {
+                if self.volumes_ready.is_err() {
+                    self.volumes_ready = Err((format!("{e:#}"), now + Duration::from_secs(2)));
+                } else {
+                    eprintln!("sim-kubelet: pod {}/{}: {e:#}", self.ns, self.name);
+                    self.volumes_ready = Ok(now);
+                }
+            }
+        }
+    }
+
     async fn start_due(&mut self, now: Instant) {
+        self.sync_volumes(now).await;
+        if let Err((why, _)) = &self.volumes_ready {
+            let why = why.clone();
+            for c in &mut self.containers {
+                if let State::Waiting { message, .. } = &mut c.state {
+                    *message = why.clone();
+                }
+            }
+            return;
+        }
         // Init containers one at a time, in order; the others once every init one succeeded.
         let inits_done = self
             .containers
@@ -667,7 +710,20 @@ impl Supervisor {
             hosts: self.hosts_file.clone(),
             resolv: self.resolv_file.clone(),
             netns: self.ctx.net.path(&self.uid),
+            mounts: container
+                .volume_mounts
+                .iter()
+                .flatten()
+                .map(|m| {
+                    let mut host = self.volumes.path(&m.name);
+                    if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+                        host.push(sub);
+                    }
+                    (host, PathBuf::from(&m.mount_path))
+                })
+                .collect(),
         };
+        let root = self.root_dir.join(&container.name);
         // A restart counts from here on, and moves the back-off along (kubelet: backOff.Next).
         if c.last.is_some() {
             c.restarts += 1;
@@ -679,7 +735,7 @@ impl Supervisor {
             };
             c.backoff = Some((now, d));
         }
-        match process::spawn(&spec) {
+        match process::spawn(&spec, &root) {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);
                 c.state = State::Running {
