@@ -6,6 +6,7 @@
 mod addons;
 mod apply;
 mod argocd;
+mod monitoring;
 #[path = "../common/platform.rs"]
 mod platform;
 mod support;
@@ -79,6 +80,7 @@ fn main() -> ExitCode {
     trials.extend(addons::trials());
     trials.extend(up::trials());
     trials.extend(workloads::trials());
+    trials.extend(monitoring::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -532,8 +534,9 @@ async fn rollout_phases(client: Client) -> TestResult {
 // --- the harness itself ----------------------------------------------------------------------
 
 /// `up` on a running cluster starts nothing and hands back the same kubeconfig; `status` reports
-/// every component running (the control plane, kwok, sim-kubelet, Argo Rollouts, and Argo CD's
-/// redis, repo server and application controller) and the three nodes Ready.
+/// every component running (the control plane, kwok, sim-kubelet, Argo Rollouts, Argo CD's
+/// redis, repo server and application controller, prometheus-operator) and the three nodes
+/// Ready.
 fn harness_up_again() -> TestResult {
     let cluster = support::cluster()?;
     let out = support::harness_command(&["up"])
@@ -556,7 +559,7 @@ fn harness_up_again() -> TestResult {
         .iter()
         .filter(|n| text.contains(&format!("{:<30} Ready", format!("node {n}"))))
         .count();
-    if !status.status.success() || running != 10 || ready_nodes != 3 {
+    if !status.status.success() || running != 11 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status
@@ -565,19 +568,19 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port base whose 15 ports are free now (every `--with` and git-serve use base .. base+14).
+/// A port base whose 16 ports are free now (every `--with` and git-serve use base .. base+15).
 pub(crate) fn free_port_base() -> Result<u16, String> {
     for _ in 0..50 {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let base = probe.local_addr().map_err(|e| e.to_string())?.port();
         drop(probe);
         if base < 60000
-            && (0..15).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            && (0..16).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
         {
             return Ok(base);
         }
     }
-    Err("no 15 free consecutive ports".into())
+    Err("no 16 free consecutive ports".into())
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.

@@ -86,9 +86,10 @@ pub fn cluster() -> Result<&'static Cluster, String> {
         .get_or_init(|| {
             hold_run_lock()?;
             // With pods that run (the reference services as real processes), the real Argo
-            // Rollouts controller (Rollouts reach their phases by Argo's rules) and the real
-            // Argo CD (Applications sync and report health by Argo CD's rules).
-            let out = harness_command(&["up", "--with", "workloads,rollouts,argocd"])
+            // Rollouts controller (Rollouts reach their phases by Argo's rules), the real
+            // Argo CD (Applications sync and report health by Argo CD's rules) and the real
+            // prometheus-operator, whose Prometheus and Alertmanager run as pods.
+            let out = harness_command(&["up", "--with", "workloads,rollouts,argocd,monitoring"])
                 .stderr(Stdio::inherit())
                 .output()
                 .map_err(|e| format!("could not run {}: {e}", harness().display()))?;

@@ -34,11 +34,20 @@ build_workloads() {
   [ -x "$WORKLOADS_TARGET/sim-kubelet" ] || die "cargo built no $WORKLOADS_TARGET/sim-kubelet"
 }
 
+# What sim-kubelet runs, one `repository program [path in the image]` line each: the reference
+# services, and with --with monitoring its images (tests/sim/lib/monitoring.sh). The run's
+# options are in $STATE/with.
+workload_images() {
+  local s
+  for s in "${WORKLOAD_SERVICES[@]}"; do printf 'platformctl/%s %s\n' "$s" "$STATE/bin/$s"; done
+  if grep -qx monitoring "$STATE/with" 2>/dev/null; then monitoring_images; fi
+}
+
 # The jq expression kwok's pod stages use to leave sim-kubelet's pods alone: true when every
 # container's image (registry prefixes and tag dropped, as sim-kubelet reads them) is one of its.
 workload_pod_expression() {
-  local repos="" s
-  for s in "${WORKLOAD_SERVICES[@]}"; do repos+="\"platformctl/$s\","; done
+  local repos="" repo _
+  while read -r repo _; do repos+="\"$repo\","; done < <(workload_images)
   printf '[(.spec.containers // [])[], (.spec.initContainers // [])[] | .image | split("@")[0] | sub(":[^:/]*$"; "") | ltrimstr("docker.io/") | ltrimstr("localhost/") | ltrimstr("library/") | IN(%s)] | all' "${repos%,}"
 }
 
@@ -88,10 +97,18 @@ start_workloads() {
   # Copies, so a cargo build during the run does not replace what runs (pid_of goes by the
   # executable).
   cp "$WORKLOADS_TARGET/sim-kubelet" "$bin/sim-kubelet"
-  for s in "${WORKLOAD_SERVICES[@]}"; do
-    cp "$WORKLOADS_TARGET/$s" "$bin/$s"
-    images+="\"platformctl/$s\": {\"entrypoint\": [\"$bin/$s\"], \"versionEnv\": \"PLATFORM_VERSION\"},"
-  done
+  for s in "${WORKLOAD_SERVICES[@]}"; do cp "$WORKLOADS_TARGET/$s" "$bin/$s"; done
+  local repo program inside extra
+  while read -r repo program inside; do
+    extra=""
+    # (one binary stands in for every tag of a service: the tag is its version)
+    case $repo in platformctl/*) extra=', "versionEnv": "PLATFORM_VERSION"' ;; esac
+    if [ -n "$inside" ]; then
+      extra+=", \"files\": {\"$inside\": \"$program\"}"
+      program=$inside
+    fi
+    images+="\"$repo\": {\"entrypoint\": [\"$program\"]$extra},"
+  done < <(workload_images)
   for node in "${NODES[@]}"; do nodes+="\"$node\","; done
   cat >"$dir/config.json" <<JSON
 {

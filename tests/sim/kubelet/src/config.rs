@@ -59,6 +59,10 @@ pub struct Image {
     /// pod's IP).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Files the image holds at a path of its own (container path → the file here): a
+    /// container's `command` may name it, as the operator names `/bin/prometheus-config-reloader`.
+    #[serde(default)]
+    pub files: BTreeMap<PathBuf, PathBuf>,
     /// The image tag goes into this variable (one binary stands in for every tag, and the
     /// version is what a tag is).
     #[serde(default)]

@@ -643,7 +643,7 @@ impl Supervisor {
             ("HOSTNAME".into(), self.name.clone()),
             (
                 "KUBERNETES_SERVICE_HOST".into(),
-                self.ctx.config.api_host.to_string(),
+                self.ctx.config.pod_network.gateway.to_string(),
             ),
             (
                 "KUBERNETES_SERVICE_PORT".into(),
@@ -721,6 +721,12 @@ impl Supervisor {
                     }
                     (host, PathBuf::from(&m.mount_path))
                 })
+                .chain(
+                    c.image
+                        .files
+                        .iter()
+                        .map(|(inside, host)| (host.clone(), inside.clone())),
+                )
                 .collect(),
         };
         let root = self.root_dir.join(&container.name);
