@@ -37,31 +37,21 @@ impl Net {
             self.detach(uid).await;
         }
         let host_end = format!("vp{}", short(uid));
-        ip(&["netns", "add", &ns]).await?;
-        let steps: [&[&str]; 5] = [
-            &[
-                "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-            ],
-            &["link", "set", &host_end, "master", &self.bridge, "up"],
-            &[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/{}", self.prefix_len),
-                "dev",
-                "eth0",
-            ],
-            &["-n", &ns, "link", "set", "eth0", "up"],
-            &["-n", &ns, "link", "set", "lo", "up"],
-        ];
-        for args in steps {
-            if let Err(e) = ip(args).await {
-                self.detach(uid).await;
-                return Err(e);
-            }
+        let cidr = format!("{addr}/{}", self.prefix_len);
+        // Two `ip -batch` runs: the namespace and the link from here, then inside it.
+        let outside = format!(
+            "netns add {ns}\nlink add {host_end} type veth peer name eth0 netns {ns}\nlink set {host_end} master {} up\n",
+            self.bridge
+        );
+        let inside = format!("addr add {cidr} dev eth0\nlink set eth0 up\nlink set lo up\n");
+        let made = match batch(&[], &outside).await {
+            Ok(()) => batch(&["-n", &ns], &inside).await,
+            Err(e) => Err(e),
+        };
+        if made.is_err() {
+            self.detach(uid).await;
         }
-        Ok(())
+        made
     }
 
     /// Removes the namespace (and with it the veth pair).
@@ -77,6 +67,32 @@ fn short(uid: &str) -> String {
         .filter(char::is_ascii_hexdigit)
         .take(12)
         .collect()
+}
+
+/// `ip [args] -batch -` with `commands` on its standard input.
+async fn batch(args: &[&str], commands: &str) -> anyhow::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new("ip")
+        .args(args)
+        .args(["-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run ip (iproute2)")?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(commands.as_bytes()).await?;
+    }
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        bail!(
+            "ip {} -batch: {} ({})",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            commands.trim().replace('\n', "; ")
+        );
+    }
+    Ok(())
 }
 
 async fn ip(args: &[&str]) -> anyhow::Result<()> {

@@ -144,6 +144,9 @@ pub struct Supervisor {
     start_time: String,
     written: Option<Value>,
     deleting: bool,
+    /// When this runner first saw the pod (bound to its node): the log says how long its first
+    /// process took from there.
+    seen: Option<Instant>,
 }
 
 /// What this runner runs: a pod on one of its nodes with a known image in every container.
@@ -289,6 +292,7 @@ impl Supervisor {
             start_time,
             written: None,
             deleting: false,
+            seen: Some(Instant::now()),
         })
     }
 
@@ -296,7 +300,16 @@ impl Supervisor {
         if let Err(e) = self.prepare().await {
             eprintln!("sim-kubelet: pod {}/{}: {e:#}", self.ns, self.name);
         }
-        loop {
+        // The containers start at once; the port-forwards come after (nothing waits on them).
+        let done = self.step().await;
+        if let Err(e) = self.port_forwards().await {
+            eprintln!(
+                "sim-kubelet: pod {}/{}: port-forwards: {e:#}",
+                self.ns, self.name
+            );
+        }
+        let mut done = done;
+        while !done {
             tokio::select! {
                 u = updates.recv() => match u {
                     Some(Update::Pod(p)) => {
@@ -312,9 +325,7 @@ impl Supervisor {
                 },
                 _ = tokio::time::sleep(TICK) => {}
             }
-            if self.step().await {
-                break;
-            }
+            done = self.step().await;
         }
         self.ctx.hosts.unregister_pod(&self.hosts_file);
         self.ctx.net.detach(&self.uid).await;
@@ -339,7 +350,7 @@ impl Supervisor {
         self.ctx
             .hosts
             .register_pod(&self.hosts_file, &self.ns, IpAddr::V4(self.ip), &hostname);
-        self.port_forwards().await
+        Ok(())
     }
 
     /// kwok answers the API server's port-forwards to this pod: to its address, port by port.
@@ -744,6 +755,15 @@ impl Supervisor {
         match process::spawn(&spec, &root) {
             Ok(child) => {
                 let pid = child.id().unwrap_or(0);
+                if let Some(seen) = self.seen.take() {
+                    eprintln!(
+                        "sim-kubelet: pod {}/{}: container {} started (pid {pid}) {} ms after the pod was seen",
+                        self.ns,
+                        self.name,
+                        container.name,
+                        seen.elapsed().as_millis()
+                    );
+                }
                 c.state = State::Running {
                     child,
                     pid,
