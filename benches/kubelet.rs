@@ -12,11 +12,13 @@
 //! deleted after each round. Both go through the same API server and watch, so the ratio shows
 //! what running a process costs over writing a status.
 //!
-//! Run: `cargo bench --bench kubelet` (ROUNDS=20 by default here). It starts its own cluster
+//! Run: `cargo bench --bench kubelet` (ROUNDS=5 by default). It starts its own cluster
 //! (`tests/sim/cluster up --with workloads`) on ports 27000..27014 with state in
 //! target/bench-kubelet-sim, and stops it at the end. Exit 0 even over budget, unless
 //! BENCH_ENFORCE=1.
 
+// (the shared harness; this bench does not use its `tool`)
+#[allow(dead_code)]
 #[path = "common/sim.rs"]
 mod sim;
 
@@ -43,11 +45,7 @@ fn run() -> Result<bool, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let rounds = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20usize)
-        .max(1);
+    let rounds = sim::rounds();
     let (ours, peer) = runtime.block_on(async {
         let kc = Kubeconfig::read_from(&sim.kubeconfig).map_err(|e| e.to_string())?;
         let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::query::Labels;
 use super::{BuildInfo, Error, Server, http};
-use crate::kube::portforward::{self, Backend};
+use crate::kube::portforward::Backend;
 
 /// The governing Service prometheus-operator creates for every Alertmanager in a namespace; it
 /// selects `app.kubernetes.io/name=alertmanager` (operator v0.88,
@@ -226,16 +226,15 @@ impl Client {
         backend: &Backend,
         port: u16,
     ) -> Result<Client, Error> {
-        let forward = portforward::to_backend(client, namespace, backend, port)
-            .await
-            .map_err(|source| Error::PortForward {
-                server: Server::Alertmanager,
-                backend: backend.clone(),
-                namespace: namespace.to_string(),
-                source: Box::new(source),
-            })?;
         Ok(Client {
-            http: http::Http::through(Server::Alertmanager, forward, namespace)?,
+            http: http::Http::via_port_forward(
+                Server::Alertmanager,
+                client,
+                namespace,
+                backend,
+                port,
+            )
+            .await?,
         })
     }
 

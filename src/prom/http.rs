@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::{Error, Server};
-use crate::kube::portforward::Forward;
+use crate::kube::portforward::{self, Backend, Forward};
 
 /// How long one request may take, connecting and reading the whole answer included, unless the
 /// client is told otherwise.
@@ -106,7 +106,7 @@ impl Http {
     /// kept for reuse: each request is a new port-forward stream. An idle stream whose pod
     /// stopped listening is not always closed by the other end (kwok's is not), and a request
     /// on it would wait for its timeout; a new stream fails at once.
-    pub fn through(server: Server, forward: Forward, namespace: &str) -> Result<Http, Error> {
+    fn through(server: Server, forward: Forward, namespace: &str) -> Result<Http, Error> {
         let mut http = Http::new(server, &format!("http://{}", forward.addr()))?;
         http.client = client(false);
         http.address = format!(
@@ -116,6 +116,27 @@ impl Http {
         );
         http._forward = Some(Arc::new(forward));
         Ok(http)
+    }
+
+    /// A client for a ready pod of `backend` in `namespace`, through a port-forward that lives
+    /// as long as the client and its clones. The pod is looked for once: none ready is an error
+    /// now, not a wait.
+    pub async fn via_port_forward(
+        server: Server,
+        client: &kube::Client,
+        namespace: &str,
+        backend: &Backend,
+        port: u16,
+    ) -> Result<Http, Error> {
+        let forward = portforward::to_backend(client, namespace, backend, port)
+            .await
+            .map_err(|source| Error::PortForward {
+                server,
+                backend: backend.clone(),
+                namespace: namespace.to_string(),
+                source: Box::new(source),
+            })?;
+        Http::through(server, forward, namespace)
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Http {

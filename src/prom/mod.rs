@@ -253,16 +253,15 @@ impl Client {
         backend: &Backend,
         port: u16,
     ) -> Result<Client, Error> {
-        let forward = portforward::to_backend(client, namespace, backend, port)
-            .await
-            .map_err(|source| Error::PortForward {
-                server: Server::Prometheus,
-                backend: backend.clone(),
-                namespace: namespace.to_string(),
-                source: Box::new(source),
-            })?;
         Ok(Client {
-            http: http::Http::through(Server::Prometheus, forward, namespace)?,
+            http: http::Http::via_port_forward(
+                Server::Prometheus,
+                client,
+                namespace,
+                backend,
+                port,
+            )
+            .await?,
         })
     }
 

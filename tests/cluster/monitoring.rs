@@ -30,7 +30,7 @@ use crate::{apply, render_tree};
 pub fn trials() -> Vec<Trial> {
     vec![Trial::test(
         "monitoring_prometheus_scrapes_every_pod_evaluates_the_slo_rules_and_alerts_reach_alertmanager",
-        || support::run(|cluster, client| prometheus_end_to_end(cluster, client)),
+        || support::run(prometheus_end_to_end),
     )]
 }
 
@@ -206,7 +206,7 @@ async fn prometheus_end_to_end(cluster: &'static support::Cluster, client: Clien
             let up: BTreeSet<String> = mine
                 .iter()
                 .filter(|t| t.health == prom::Health::Up)
-                .filter(|t| t.labels.get("namespace") == Some(&prod) && t.labels.get("service").is_some() && t.labels.get("rollouts_pod_template_hash").is_some_and(|h| !h.is_empty()))
+                .filter(|t| t.labels.get("namespace") == Some(&prod) && t.labels.contains_key("service") && t.labels.get("rollouts_pod_template_hash").is_some_and(|h| !h.is_empty()))
                 .filter_map(|t| t.labels.get("pod").cloned())
                 .collect();
             if mine.len() > 3 {

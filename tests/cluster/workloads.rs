@@ -296,10 +296,11 @@ async fn deleted_pod_drains(client: Client) -> TestResult {
                     break;
                 }
                 let running = p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
-                if running && let Ok(ip) = pod_ip(p) {
-                    if let Ok((200, _)) = http(SocketAddr::new(ip, 8080), "GET", "/healthz", &[], "").await {
-                        seen_unready_while_serving = true;
-                    }
+                if running
+                    && let Ok(ip) = pod_ip(p)
+                    && let Ok((200, _)) = http(SocketAddr::new(ip, 8080), "GET", "/healthz", &[], "").await
+                {
+                    seen_unready_while_serving = true;
                 }
             }
             if started.elapsed() > Duration::from_secs(60) {
