@@ -14,7 +14,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use libtest_mimic::Trial;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -33,6 +33,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test(
             "workload_container_that_exits_at_start_goes_into_crash_loop_back_off",
             || support::run(|_, client| crash_loop(client)),
+        ),
+        Trial::test(
+            "workload_status_reports_a_crash_looping_rollout_as_not_healthy_with_the_reason",
+            || support::run(status_names_the_crash_loop),
         ),
     ]
 }
@@ -365,6 +369,62 @@ async fn crash_loop(client: Client) -> TestResult {
             },
         )
         .await
+    }
+    .await;
+    namespaces.delete().await;
+    result
+}
+
+/// `platformctl status` on a platform whose dev namespace holds a Rollout of `orders` without
+/// its configuration: the Rollout is not Healthy, and the row says why (the pod's crash loop).
+async fn status_names_the_crash_loop(
+    cluster: &'static support::Cluster,
+    client: Client,
+) -> TestResult {
+    let namespaces = Namespaces::create(&client, "crashst", &["practice"]).await?;
+    let result = async {
+        let ns = namespaces.get("practice");
+        create_config(&client, ns, "orders", json!({})).await?;
+        let template = service_deployment("orders", "platformctl/orders:0.1.0", 1, json!([]))?;
+        let mut rollout = json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "orders", "namespace": ns,
+                         "labels": {"argo-rollouts.argoproj.io/controller-instance-id": support::ROLLOUTS_INSTANCE_ID}},
+            "spec": serde_json::to_value(template.spec).map_err(|e| e.to_string())?,
+        });
+        rollout["spec"]["strategy"] = json!({"canary": {"steps": [{"setWeight": 50}]}});
+        let ar = kube::core::ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"), "rollouts");
+        let api: Api<kube::core::DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+        let obj: kube::core::DynamicObject = serde_json::from_value(rollout).map_err(|e| e.to_string())?;
+        api.create(&PostParams::default(), &obj).await.map_err(|e| format!("rollout: {e}"))?;
+
+        let project = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let platform = std::fs::read_to_string(support::repo_root().join("platform.yaml")).map_err(|e| e.to_string())?
+            .replace("driver: minikube", "driver: existing")
+            .replace("namespace: practice", &format!("namespace: {ns}"));
+        std::fs::write(project.path().join("platform.yaml"), platform).map_err(|e| e.to_string())?;
+        let helm = crate::addons::locate_helm()?;
+        let last = std::cell::RefCell::new(Value::Null);
+        wait_for("status to report the orders Rollout not Healthy because of its crash loop", Duration::from_secs(60), || async {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_platformctl"))
+                .args(["status", "-o", "json"])
+                .current_dir(project.path())
+                .env("KUBECONFIG", &cluster.kubeconfig)
+                .env("PLATFORMCTL_HELM", helm.binary())
+                .env("NO_COLOR", "1")
+                .output()
+                .map_err(|e| e.to_string())?;
+            let report: Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("status -o json: {e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+            let row = report["rollouts"].as_array().into_iter().flatten().find(|r| r["name"] == "orders" && r["namespace"] == ns).cloned();
+            *last.borrow_mut() = row.clone().unwrap_or(Value::Null);
+            Ok(row.is_some_and(|r| {
+                r["phase"] != "Healthy"
+                    && r["message"].as_str().is_some_and(|m| m.contains("container `orders`: CrashLoopBackOff (last exit code 2"))
+            }) && report["status"] == "Degraded")
+        })
+        .await
+        .map_err(|e| format!("{e}; last row: {}", last.borrow()))
     }
     .await;
     namespaces.delete().await;
