@@ -26,6 +26,7 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use libtest_mimic::{Arguments, Trial};
 use platformctl::kube::apply::Error as ApplyError;
+use platformctl::kube::portforward::is_ready;
 use platformctl::kube::{Action, Applier, Options as ApplyOptions};
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
@@ -238,15 +239,6 @@ fn deployment(name: &str, replicas: i32, spread: bool) -> Result<Deployment, Str
         },
     }))
     .map_err(|e| e.to_string())
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 async fn ready_pods(pods: &Api<Pod>, app: &str) -> Result<Vec<Pod>, String> {

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use libtest_mimic::Trial;
-use platformctl::kube::portforward::Backend;
+use platformctl::kube::portforward::{Backend, is_ready};
 use platformctl::kube::{Applier, Options as ApplyOptions};
 use platformctl::prom::alertmanager::{self, Filter};
 use platformctl::prom::{self, Data};
@@ -170,7 +170,7 @@ async fn prometheus_end_to_end(cluster: &'static support::Cluster, client: Clien
 
         let pods: Api<Pod> = Api::namespaced(client.clone(), &prod);
         let lp = ListParams::default().labels("app.kubernetes.io/name=customer-api");
-        let ready = |p: &Pod| p.metadata.deletion_timestamp.is_none() && p.status.iter().flat_map(|s| s.conditions.iter().flatten()).any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = is_ready;
         let waited = wait_for("3 Ready customer-api pods in prod", Duration::from_secs(90), || async {
             Ok(pods.list(&lp).await.map_err(|e| e.to_string())?.items.iter().filter(|p| ready(p)).count() == 3)
         })

@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::{self, Namespaces, TestResult, wait_for};
+use platformctl::kube::portforward::is_ready;
 
 pub fn trials() -> Vec<Trial> {
     vec![
@@ -103,14 +104,6 @@ async fn create_config(
 async fn pods_of(pods: &Api<Pod>, app: &str) -> Result<Vec<Pod>, String> {
     let lp = ListParams::default().labels(&format!("app.kubernetes.io/name={app}"));
     Ok(pods.list(&lp).await.map_err(|e| e.to_string())?.items)
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten())
-            .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
 fn pod_ip(p: &Pod) -> Result<IpAddr, String> {
