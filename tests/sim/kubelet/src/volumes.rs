@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, Pod, Secret, ServiceAccount, Volume};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, ServiceAccount, Volume,
+};
 use kube::Client;
 use kube::api::{Api, PostParams};
 
@@ -53,49 +55,53 @@ impl Volumes {
         }
         if let Some(cm) = &v.config_map {
             let data = self.config_map(ns, &cm.name).await?;
-            match data {
-                Some(d) => pick(&mut files, &d, cm.items.as_deref()),
-                None if cm.optional == Some(true) => {}
-                None => bail!("configmap {:?} not found", cm.name),
-            }
+            add(
+                &mut files,
+                data,
+                cm.items.as_deref(),
+                cm.optional,
+                "configmap",
+                &cm.name,
+            )?;
         } else if let Some(sec) = &v.secret {
             let name = sec.secret_name.clone().unwrap_or_default();
-            match self.secret(ns, &name).await? {
-                Some(d) => pick(&mut files, &d, sec.items.as_deref()),
-                None if sec.optional == Some(true) => {}
-                None => bail!("secret {name:?} not found"),
-            }
+            let data = self.secret(ns, &name).await?;
+            add(
+                &mut files,
+                data,
+                sec.items.as_deref(),
+                sec.optional,
+                "secret",
+                &name,
+            )?;
         } else if let Some(d) = &v.downward_api {
-            for item in d.items.iter().flatten() {
-                if let Some(f) = &item.field_ref {
-                    let value = crate::env::field(pod, "", &f.field_path).unwrap_or_default();
-                    files.insert(item.path.clone(), value.into_bytes());
-                }
-            }
+            downward(&mut files, pod, d.items.as_deref());
         } else if let Some(p) = &v.projected {
             for source in p.sources.iter().flatten() {
                 if let Some(cm) = &source.config_map {
-                    match self.config_map(ns, &cm.name).await? {
-                        Some(d) => pick(&mut files, &d, cm.items.as_deref()),
-                        None if cm.optional == Some(true) => {}
-                        None => bail!("configmap {:?} not found", cm.name),
-                    }
+                    let data = self.config_map(ns, &cm.name).await?;
+                    add(
+                        &mut files,
+                        data,
+                        cm.items.as_deref(),
+                        cm.optional,
+                        "configmap",
+                        &cm.name,
+                    )?;
                 }
                 if let Some(sec) = &source.secret {
-                    match self.secret(ns, &sec.name).await? {
-                        Some(d) => pick(&mut files, &d, sec.items.as_deref()),
-                        None if sec.optional == Some(true) => {}
-                        None => bail!("secret {:?} not found", sec.name),
-                    }
+                    let data = self.secret(ns, &sec.name).await?;
+                    add(
+                        &mut files,
+                        data,
+                        sec.items.as_deref(),
+                        sec.optional,
+                        "secret",
+                        &sec.name,
+                    )?;
                 }
                 if let Some(d) = &source.downward_api {
-                    for item in d.items.iter().flatten() {
-                        if let Some(f) = &item.field_ref {
-                            let value =
-                                crate::env::field(pod, "", &f.field_path).unwrap_or_default();
-                            files.insert(item.path.clone(), value.into_bytes());
-                        }
-                    }
+                    downward(&mut files, pod, d.items.as_deref());
                 }
                 if let Some(t) = &source.service_account_token {
                     // A token is renewed when it is ten minutes old (it lives an hour or more).
@@ -194,6 +200,42 @@ impl Volumes {
         out.status
             .map(|s| s.token)
             .context("the API server returned no token")
+    }
+}
+
+/// A ConfigMap's or Secret's keys as files; one that does not exist is an error unless optional.
+fn add(
+    files: &mut BTreeMap<String, Vec<u8>>,
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    items: Option<&[KeyToPath]>,
+    optional: Option<bool>,
+    what: &str,
+    name: &str,
+) -> anyhow::Result<()> {
+    match data {
+        Some(d) => pick(files, &d, items),
+        None if optional == Some(true) => {}
+        None => bail!("{what} {name:?} not found"),
+    }
+    Ok(())
+}
+
+/// Downward API items: each field of the pod as a file.
+fn downward(
+    files: &mut BTreeMap<String, Vec<u8>>,
+    pod: &Pod,
+    items: Option<&[DownwardAPIVolumeFile]>,
+) {
+    for item in items.into_iter().flatten() {
+        if let Some(f) = &item.field_ref {
+            let ip = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.pod_ip.as_deref())
+                .unwrap_or_default();
+            let value = crate::env::field(pod, ip, &f.field_path).unwrap_or_default();
+            files.insert(item.path.clone(), value.into_bytes());
+        }
     }
 }
 
