@@ -7,10 +7,12 @@ mod addons;
 mod apply;
 mod argocd;
 mod monitoring;
+mod own;
 #[path = "../common/platform.rs"]
 mod platform;
 mod support;
 mod up;
+mod up_for_real;
 mod workloads;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,7 +83,7 @@ fn main() -> ExitCode {
     trials.extend(addons::trials());
     trials.extend(up::trials());
     trials.extend(workloads::trials());
-    trials.extend(monitoring::trials());
+    trials.extend(up_for_real::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()

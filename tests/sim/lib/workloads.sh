@@ -43,12 +43,23 @@ workload_images() {
   if grep -qx monitoring "$STATE/with" 2>/dev/null; then monitoring_images; fi
 }
 
+# Images whose own entrypoint is not here, one `repository program` line each: sim-kubelet runs
+# a container of one only when its command names the program, with this host's own. `up`'s git
+# server (gitops.local) runs `/bin/sh -c '… git daemon …'` in Argo CD's image; Argo CD's own
+# pods (args only) stay kwok's.
+workload_programs() {
+  printf '%s\n' 'quay.io/argoproj/argocd /bin/sh'
+}
+
 # The jq expression kwok's pod stages use to leave sim-kubelet's pods alone: true when every
-# container's image (registry prefixes and tag dropped, as sim-kubelet reads them) is one of its.
+# container is one it runs (Config::runnable): its image (registry prefixes and tag dropped, as
+# sim-kubelet reads them) is one of workload_images, or it is one of workload_programs' and its
+# command names the program.
 workload_pod_expression() {
-  local repos="" repo _
+  local repos="" pairs="" repo program _
   while read -r repo _; do repos+="\"$repo\","; done < <(workload_images)
-  printf '[(.spec.containers // [])[], (.spec.initContainers // [])[] | .image | split("@")[0] | sub(":[^:/]*$"; "") | ltrimstr("docker.io/") | ltrimstr("localhost/") | ltrimstr("library/") | IN(%s)] | all' "${repos%,}"
+  while read -r repo program; do pairs+="[\"$repo\", \"$program\"],"; done < <(workload_programs)
+  printf '[(.spec.containers // [])[], (.spec.initContainers // [])[] | (.image | split("@")[0] | sub(":[^:/]*$"; "") | ltrimstr("docker.io/") | ltrimstr("localhost/") | ltrimstr("library/")) as $r | ($r | IN(%s)) or ([$r, (.command // [])[0]] | IN(%s))] | all' "${repos%,}" "${pairs%,}"
 }
 
 # kwok's status-only pods on the pod network too (with workloads), so even a dial to one stays
@@ -85,14 +96,37 @@ remove_pod_network() {
   ! ip link show "$POD_NET_BRIDGE" >/dev/null 2>&1 || ip link del "$POD_NET_BRIDGE" 2>/dev/null || true
 }
 
-start_workloads() {
-  local dir=$STATE/kubelet bin=$STATE/bin s images="" node nodes=""
+# The only name server that pods, the API server and the controllers the harness runs out of
+# cluster are given: an address on loopback that nothing answers, so a name that is not a
+# cluster name fails here at once instead of going to the host's resolver (which, on some
+# machines, answers every name with an outside proxy).
+POD_RESOLVER=127.253.0.53
+
+# The bridge, made before the API server starts (it routes webhook and APIService calls to
+# endpoint addresses on it), and the resolver file of everything on the pod network.
+make_pod_network() {
   [ "$(id -u)" -eq 0 ] || fail "--with workloads needs root (pod network namespaces and a bridge)"
   command -v ip >/dev/null || fail "--with workloads needs ip (iproute2)"
   remove_pod_network
   { ip link add "$POD_NET_BRIDGE" type bridge && ip addr add "$POD_NET_GATEWAY/16" dev "$POD_NET_BRIDGE" &&
     ip link set "$POD_NET_BRIDGE" up; } 2>"$STATE/logs/pod-network.log" ||
     fail "could not make the pod network's bridge $POD_NET_BRIDGE" "" pod-network
+  mkdir -p "$STATE/kubelet/hosts"
+  printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$POD_RESOLVER" >"$STATE/kubelet/resolv.conf"
+  # (sim-kubelet fills it with the cluster names once it runs; rewritten in place, so a bind
+  # mount of it follows)
+  printf '127.0.0.1 localhost\n' >"$STATE/kubelet/hosts/cluster"
+}
+
+# With workloads, the API server sends webhook and APIService calls to an endpoint address of
+# the Service (a pod IP on the bridge), not to its ClusterIP, which nothing routes here (the
+# host would send it to its default route): a call reaches the pod's process or fails here.
+apiserver_flags() { # with...
+  case " $* " in *" workloads "*) printf -- '--enable-aggregator-routing\n' ;; esac
+}
+
+start_workloads() {
+  local dir=$STATE/kubelet bin=$STATE/bin s images="" node nodes=""
   mkdir -p "$dir" "$bin"
   # Copies, so a cargo build during the run does not replace what runs (pid_of goes by the
   # executable).
@@ -109,6 +143,9 @@ start_workloads() {
     fi
     images+="\"$repo\": {\"entrypoint\": [\"$program\"]$extra},"
   done < <(workload_images)
+  while read -r repo program; do
+    images+="\"$repo\": {\"programs\": [\"$program\"]},"
+  done < <(workload_programs)
   for node in "${NODES[@]}"; do nodes+="\"$node\","; done
   cat >"$dir/config.json" <<JSON
 {
@@ -119,7 +156,7 @@ start_workloads() {
   "apiHost": "127.0.0.1",
   "apiPort": $API_PORT,
   "hostIp": "127.0.0.1",
-  "resolver": "127.253.0.53"
+  "resolver": "$POD_RESOLVER"
 }
 JSON
   write_kubeconfig "$STATE/sim-kubelet.kubeconfig" sim-kubelet
@@ -128,11 +165,12 @@ JSON
   wait_until sim-kubelet "cluster names in $dir/hosts/cluster" test -s "$dir/hosts/cluster"
 }
 
-# The cluster names for a controller the harness runs out of cluster: with workloads, its
-# /etc/hosts is sim-kubelet's cluster file, in a private mount namespace (as root; CI is).
+# The cluster names for a component the harness runs out of cluster (the API server, the
+# controllers): with workloads, in a private mount namespace (as root; CI is), its /etc/hosts is
+# sim-kubelet's cluster file and its /etc/resolv.conf names only $POD_RESOLVER.
 cluster_names_prefix() {
-  local hosts=$STATE/kubelet/hosts/cluster
-  if [ -f "$hosts" ]; then
-    printf '%s\n' unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$hosts"
+  local hosts=$STATE/kubelet/hosts/cluster resolv=$STATE/kubelet/resolv.conf
+  if [ -f "$hosts" ] && [ -f "$resolv" ]; then
+    printf '%s\n' unshare -m sh -c 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' "$hosts" "$resolv"
   fi
 }

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use k8s_openapi::api::core::v1::Container;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -15,7 +16,8 @@ pub struct Config {
     /// The nodes whose pods this runner may run, in order: node `i`'s pods get addresses from
     /// `<podNetwork.base>.i.0/24`, as a node's podCIDR.
     pub nodes: Vec<String>,
-    /// Image repository (without tag or digest, e.g. `platformctl/customer-api`) → what runs.
+    /// Image repository (without tag or digest, e.g. `platformctl/customer-api`) → what runs
+    /// (see [`Config::runnable`]).
     pub images: BTreeMap<String, Image>,
     /// Run state: logs, hosts files.
     pub state: PathBuf,
@@ -51,7 +53,15 @@ pub struct PodNetwork {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Image {
     /// The image's entrypoint (Docker's ENTRYPOINT): the container's `command` replaces it.
+    /// Empty for an image whose own programs cannot run here: then only `programs` run.
+    #[serde(default)]
     pub entrypoint: Vec<String>,
+    /// Programs of the image that this host's own stand in for, for an image whose entrypoint
+    /// is not here (Argo CD's, in which `up`'s git server runs `/bin/sh -c '… git daemon …'`):
+    /// a container of it runs only when its `command` names one of them; any other container
+    /// of the image is not this runner's (kwok plays it).
+    #[serde(default)]
+    pub programs: Vec<String>,
     /// The image's CMD: the container's `args` replace it (and a `command` drops it).
     #[serde(default)]
     pub cmd: Vec<String>,
@@ -81,6 +91,19 @@ impl Config {
         let (repo, tag) = split_reference(reference);
         self.images.get(repo).map(|i| (i, tag.to_string()))
     }
+
+    /// The image entry and tag a container runs with, if this runner can run it: its image is
+    /// known and either has an entrypoint here or the container's `command` names one of the
+    /// image's `programs`.
+    pub fn runnable<'a>(&'a self, container: &Container) -> Option<(&'a Image, String)> {
+        let (image, tag) = self.image(container.image.as_deref()?)?;
+        let program = container.command.as_ref().and_then(|c| c.first());
+        let runs = match program {
+            Some(p) if image.programs.contains(p) => true,
+            _ => !image.entrypoint.is_empty(),
+        };
+        runs.then_some((image, tag))
+    }
 }
 
 /// `docker.io/platformctl/x:1.2@sha256:…` → (`platformctl/x`, `1.2`). Registries that runtimes
@@ -102,7 +125,70 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::{Config, split_reference};
+    use k8s_openapi::api::core::v1::Container;
+
+    fn config() -> Config {
+        serde_json::from_value(serde_json::json!({
+            "nodes": ["minikube"],
+            "images": {
+                "platformctl/auth": {"entrypoint": ["/bin/auth"]},
+                "quay.io/argoproj/argocd": {"programs": ["/bin/sh"]}
+            },
+            "state": "/tmp/x",
+            "podNetwork": {"base": "10.1.0.0", "gateway": "10.1.255.254", "bridge": "b", "netnsPrefix": "b"},
+            "apiHost": "127.0.0.1", "apiPort": 6443, "hostIp": "127.0.0.1", "resolver": "127.0.0.53"
+        }))
+        .expect("valid config")
+    }
+
+    fn container(image: &str, command: Option<&[&str]>) -> Container {
+        Container {
+            name: "c".into(),
+            image: Some(image.into()),
+            command: command.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            ..Container::default()
+        }
+    }
+
+    #[test]
+    fn an_image_without_an_entrypoint_runs_only_the_programs_it_names() {
+        let config = config();
+        let sh = ["/bin/sh", "-c", "exec git daemon"];
+        assert!(
+            config
+                .runnable(&container("quay.io/argoproj/argocd:v3.3.6", Some(&sh)))
+                .is_some()
+        );
+        // Argo CD's own components (args only, the image's entrypoint) stay kwok's
+        assert!(
+            config
+                .runnable(&container("quay.io/argoproj/argocd:v3.3.6", None))
+                .is_none()
+        );
+        let other = ["/usr/local/bin/argocd-server"];
+        assert!(
+            config
+                .runnable(&container("quay.io/argoproj/argocd:v3.3.6", Some(&other)))
+                .is_none()
+        );
+        // an image with an entrypoint runs whatever the container says
+        assert!(
+            config
+                .runnable(&container("platformctl/auth:0.1.0", None))
+                .is_some()
+        );
+        assert!(
+            config
+                .runnable(&container("platformctl/auth:0.1.0", Some(&other)))
+                .is_some()
+        );
+        assert!(
+            config
+                .runnable(&container("grafana/grafana:12", None))
+                .is_none()
+        );
+    }
 
     #[test]
     fn references_split_into_repository_and_tag() {

@@ -160,7 +160,7 @@ pub fn runs(config: &Config, pod: &Pod) -> bool {
         .containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
-        .all(|c| c.image.as_deref().and_then(|i| config.image(i)).is_some());
+        .all(|c| config.runnable(c).is_some());
     let finished = matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
@@ -217,7 +217,7 @@ impl Supervisor {
             .map(|c| (c, true))
             .chain(spec.containers.iter().map(|c| (c, false)))
             .filter_map(|(c, init)| {
-                let (image, tag) = ctx.config.image(c.image.as_deref()?)?;
+                let (image, tag) = ctx.config.runnable(c)?;
                 Some(Ctr {
                     spec: c.clone(),
                     image: image.clone(),
