@@ -14,6 +14,7 @@ pub mod crd;
 pub mod doctor;
 pub mod down;
 pub mod exit;
+pub mod init;
 pub mod kube;
 pub mod lint;
 pub mod output;

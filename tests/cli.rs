@@ -106,14 +106,63 @@ fn version_is_the_crate_version() {
     );
 }
 
+/// What `git` says in `dir` (a test's own repository; no user configuration read).
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
-fn init_writes_only_platform_yaml_and_refuses_to_overwrite() {
+fn init_writes_renders_and_commits_a_new_repository_and_refuses_to_overwrite() {
     let dir = scratch();
     let run = platformctl(dir.path(), &["init", "--example", "microservices"]);
-    insta::assert_snapshot!("init", run.transcript());
-    assert_eq!(files(dir.path()), vec!["platform.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("wrote platform.yaml (microservices example) and rendered ")
+            && run
+                .stdout
+                .contains("made the directory a git repository: committed on main as ")
+            && run.stdout.ends_with("next: platformctl up\n"),
+        "{}",
+        run.stdout
+    );
     let written = std::fs::read_to_string(dir.path().join("platform.yaml")).expect("written");
     assert!(written.contains("name: microservices"));
+    // Everything init wrote is in the one commit, and nothing is left over.
+    let committed = git_in(dir.path(), &["ls-files"]);
+    let mut on_disk: Vec<String> = files(dir.path())
+        .into_iter()
+        .filter(|f| !f.starts_with(".git/"))
+        .collect();
+    on_disk.sort();
+    let mut tracked: Vec<String> = committed.lines().map(str::to_string).collect();
+    tracked.sort();
+    assert_eq!(tracked, on_disk);
+    assert!(
+        tracked.iter().any(|f| f == "argocd/app-prod.yaml"),
+        "{tracked:?}"
+    );
+    assert_eq!(git_in(dir.path(), &["status", "--porcelain"]), "");
+    assert_eq!(
+        git_in(dir.path(), &["rev-list", "--count", "HEAD"]).trim(),
+        "1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).expect(".gitignore"),
+        "# generated credentials (platformctl up)\n.platformctl/secrets/\n"
+    );
 
     let again = platformctl(dir.path(), &["init"]);
     insta::assert_snapshot!("init_exists", again.transcript());
@@ -123,14 +172,75 @@ fn init_writes_only_platform_yaml_and_refuses_to_overwrite() {
         "not overwritten"
     );
 
+    // --force in the repository init made: replaced and rendered, and (an existing
+    // repository now) not committed without --commit.
     let forced = platformctl(
         dir.path(),
         &["init", "--force", "--example", "customer-platform"],
     );
     assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced
+            .stdout
+            .contains("in an existing git repository: nothing committed")
+            && forced
+                .stdout
+                .contains("next: git add platform.yaml .gitignore argocd envs chaos"),
+        "{}",
+        forced.stdout
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("platform.yaml")).expect("replaced"),
         base_config()
+    );
+    assert_eq!(
+        git_in(dir.path(), &["rev-list", "--count", "HEAD"]).trim(),
+        "1"
+    );
+    let committed = platformctl(
+        dir.path(),
+        &[
+            "init",
+            "--force",
+            "--commit",
+            "--example",
+            "customer-platform",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(committed.code, 0, "{}", committed.stderr);
+    let report: serde_json::Value = serde_json::from_str(&committed.stdout).expect("json");
+    assert_eq!(report["git"]["repository"], "existing");
+    assert_eq!(
+        git_in(dir.path(), &["rev-list", "--count", "HEAD"]).trim(),
+        "2"
+    );
+    // (the microservices tree's files that customer-platform does not have are gone, and
+    // committed as gone)
+    assert_eq!(git_in(dir.path(), &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn init_in_an_existing_repository_commits_nothing_and_keeps_its_gitignore() {
+    let dir = scratch();
+    git_in(dir.path(), &["init", "-q", "-b", "trunk"]);
+    std::fs::write(dir.path().join(".gitignore"), "target/").expect("write");
+    let run = platformctl(dir.path(), &["init"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("nothing committed"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).expect(".gitignore"),
+        "target/\n# generated credentials (platformctl up)\n.platformctl/secrets/\n"
+    );
+    let out = Command::new("git")
+        .args(["rev-parse", "--verify", "HEAD"])
+        .current_dir(dir.path())
+        .output()
+        .expect("git runs");
+    assert!(
+        !out.status.success(),
+        "init committed in the user's repository"
     );
 }
 
@@ -141,14 +251,43 @@ fn init_then_render_gives_the_committed_reference_tree() {
         platformctl(dir.path(), &["init", "--example", "customer-platform"]).code,
         0
     );
-    let run = platformctl(dir.path(), &["render"]);
-    insta::assert_snapshot!("render_fresh", run.transcript());
+    let run = platformctl(dir.path(), &["render", "--check"]);
+    assert_eq!(
+        run.code, 0,
+        "init left a tree render would change: {}",
+        run.stdout
+    );
     // The repository root is the customer-platform: its committed tree must be identical.
     for f in files(dir.path()) {
+        if f.starts_with(".git") {
+            continue;
+        }
         let committed = std::fs::read_to_string(Path::new(ROOT).join(&f)).unwrap_or_default();
         let fresh = std::fs::read_to_string(dir.path().join(&f)).expect("rendered");
         assert!(committed == fresh, "{f} differs from the committed tree");
     }
+}
+
+/// The README's main job is `platformctl init --example customer-platform && platformctl up`:
+/// init must leave everything up's preflight asks of a gitops.local project (the tree rendered
+/// and committed), so up goes on to the cluster (here an unreachable one: exit 3).
+#[test]
+fn readme_main_job_init_leaves_ups_preflight_satisfied() {
+    let dir = scratch();
+    let init = platformctl(dir.path(), &["init", "--example", "customer-platform"]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let unreachable = [("KUBECONFIG", Path::new("/nonexistent/kubeconfig"))];
+    let run = platformctl_env(
+        dir.path(),
+        &["up", "--driver", "existing", "--skip", "addons"],
+        &unreachable,
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read the kubeconfig"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -1087,4 +1226,31 @@ fn up_with_gitops_local_needs_the_tree_committed_before_touching_the_cluster() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn up_charts_must_be_a_chart_repository_url() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    let unreachable = [("KUBECONFIG", Path::new("/nonexistent/kubeconfig"))];
+    let run = platformctl_env(
+        dir.path(),
+        &[
+            "up",
+            "--driver",
+            "existing",
+            "--charts",
+            "ftp://mirror/charts",
+        ],
+        &unreachable,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "`--charts ftp://mirror/charts`: not an https://, http:// or oci:// chart repository URL"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(dir.path()), vec!["platform.yaml"], "nothing written");
 }

@@ -6,11 +6,13 @@ use crate::exit::Code;
 use crate::output::{Outcome, Report};
 
 /// Show the platform on one screen: nodes, addons against their pins, Argo CD applications per
-/// environment (sync and health, and why one is not Synced and Healthy), and rollouts with
-/// phase, canary step and weight.
+/// environment (sync and health, and why one is not Synced and Healthy), rollouts with phase,
+/// ready replicas, canary step and weight, and the Prometheus targets of each of the platform's
+/// ServiceMonitors (asked of the kube-prometheus-stack Prometheus through a port-forward).
 ///
 /// Reads only. Exits 0 whatever it finds; `-o json` gives a `StatusReport` whose `status` is
-/// `Healthy` or `Degraded`.
+/// `Healthy` or `Degraded` (a scrape pool with a target down is Degraded; one Prometheus could
+/// not be asked about reads `unknown` and is left to `validate`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -66,15 +68,30 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         text.push_str("  none\n");
     }
     for r in &status.rollouts {
-        text.push_str(&format!(
-            "  {:<8} {:<24} {:<12} step {:<5} weight {:<4} {}\n",
+        let line = format!(
+            "  {:<8} {:<24} {:<12} {:<9} step {:<5} weight {:<4} {}",
             r.environment,
             r.name,
             r.phase,
+            format!("{}/{} ready", r.ready_replicas, r.replicas),
             r.step.as_deref().unwrap_or("-"),
             r.weight.map_or("-".to_string(), |w| format!("{w}%")),
             r.message
-        ));
+        );
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    if !status.targets.is_empty() {
+        text.push_str("SCRAPED (Prometheus targets up)\n");
+    }
+    for t in &status.targets {
+        let counts = match (t.up, t.total) {
+            (Some(u), Some(n)) => format!("{u}/{n} up"),
+            _ => "unknown".to_string(),
+        };
+        let line = format!("  {:<40} {:<9} {}", t.pool, counts, t.message);
+        text.push_str(line.trim_end());
+        text.push('\n');
     }
     let healthy = status.healthy();
     Ok(Outcome {
@@ -87,6 +104,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
                 "addons": status.addons,
                 "applications": status.apps,
                 "rollouts": status.rollouts,
+                "targets": status.targets,
             }),
             text,
         },

@@ -45,6 +45,11 @@ pub struct Args {
     /// Print the generated logins (Argo CD, Grafana) on stdout at the end. Never logged.
     #[arg(long)]
     pub show_credentials: bool,
+    /// One chart repository for every addon (a mirror, an air-gapped copy, or the simulated
+    /// cluster's stand-in charts: `tests/sim/cluster charts` prints its URL); wins over
+    /// `addons.*.repository`. An https://, http:// or oci:// URL.
+    #[arg(long, value_name = "URL", env = "PLATFORMCTL_CHARTS")]
+    pub charts: Option<String>,
 }
 
 /// Where the platform runs: shared by `up`, `status` and `down`.
@@ -139,8 +144,20 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         timeout,
         force_conflicts,
         show_credentials,
+        charts,
     } = args;
-    let platform = cluster.platform(ctx)?;
+    let mut platform = cluster.platform(ctx)?;
+    if let Some(url) = charts {
+        if !crate::config::chart_repository(&url) {
+            return Err(UsageError::new(format!(
+                "`--charts {url}`: not an https://, http:// or oci:// chart repository URL"
+            ))
+            .into());
+        }
+        for addon in platform.addons.each_mut() {
+            addon.repository = Some(url.clone());
+        }
+    }
     let project = ctx.project_dir();
     let templates = crate::render::Templates::load(Some(&templates_dir(&project)))?;
     let tree = crate::render::render(&platform, &templates)?;
@@ -228,7 +245,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     })
 }
 
-fn templates_dir(project: &std::path::Path) -> PathBuf {
+pub(super) fn templates_dir(project: &std::path::Path) -> PathBuf {
     if project == std::path::Path::new(".") {
         PathBuf::from("templates")
     } else {

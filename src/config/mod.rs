@@ -7,6 +7,7 @@
 mod locate;
 mod model;
 mod validate;
+pub use validate::chart_repository;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -109,6 +109,22 @@ pub struct Addons {
     pub metrics_server: Option<Addon>,
 }
 
+impl Addons {
+    /// Every addon platform.yaml names, enabled or not.
+    pub fn each_mut(&mut self) -> impl Iterator<Item = &mut Addon> {
+        [
+            &mut self.argocd,
+            &mut self.argo_rollouts,
+            &mut self.kube_prometheus_stack,
+            &mut self.chaos_mesh,
+            &mut self.ingress_nginx,
+            &mut self.metrics_server,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Addon {

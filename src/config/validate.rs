@@ -122,19 +122,15 @@ fn addons(out: &mut Problems, a: &Addons) {
         if let Some(ns) = &addon.namespace {
             dns_label(out, &format!("addons.{key}.namespace"), ns, 63);
         }
-        if let Some(repo) = &addon.repository {
-            let ok = ["https://", "http://", "oci://"]
-                .iter()
-                .any(|s| repo.len() > s.len() && repo.starts_with(s))
-                && !repo.contains(char::is_whitespace);
-            if !ok {
-                out.add(
-                    format!("addons.{key}.repository"),
-                    format!(
-                        "must be an https://, http:// or oci:// chart repository URL, found `{repo}`"
-                    ),
-                );
-            }
+        if let Some(repo) = &addon.repository
+            && !chart_repository(repo)
+        {
+            out.add(
+                format!("addons.{key}.repository"),
+                format!(
+                    "must be an https://, http:// or oci:// chart repository URL, found `{repo}`"
+                ),
+            );
         }
         helm_values(out, &format!("addons.{key}.values"), &addon.values);
     }
@@ -844,6 +840,14 @@ fn number(v: &str) -> Option<f64> {
         && v.chars().all(|c| c.is_ascii_digit() || c == '.')
         && v.matches('.').count() <= 1;
     if ok { v.parse().ok() } else { None }
+}
+
+/// An `https://`, `http://` or `oci://` chart repository URL (`addons.*.repository`, `up --charts`).
+pub fn chart_repository(repo: &str) -> bool {
+    ["https://", "http://", "oci://"]
+        .iter()
+        .any(|s| repo.len() > s.len() && repo.starts_with(s))
+        && !repo.contains(char::is_whitespace)
 }
 
 #[cfg(test)]

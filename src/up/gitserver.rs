@@ -216,7 +216,7 @@ pub async fn push(
 
 /// Runs `git -C dir args` without prompting (through [`process::run`]: no terminal, killed
 /// with platformctl), stopped and an error after `limit`.
-pub(super) async fn git(dir: &Path, args: &[&str], limit: Duration) -> Result<Output, Error> {
+pub(crate) async fn git(dir: &Path, args: &[&str], limit: Duration) -> Result<Output, Error> {
     let mut argv = vec![OsStr::new("-C"), dir.as_os_str()];
     argv.extend(args.iter().map(OsStr::new));
     process::run(

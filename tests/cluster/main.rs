@@ -10,6 +10,7 @@ mod monitoring;
 mod own;
 #[path = "../common/platform.rs"]
 mod platform;
+mod readme;
 mod support;
 mod up;
 mod up_for_real;
@@ -84,6 +85,7 @@ fn main() -> ExitCode {
     trials.extend(up::trials());
     trials.extend(workloads::trials());
     trials.extend(up_for_real::trials());
+    trials.extend(readme::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -569,12 +571,12 @@ pub(crate) fn free_port_base() -> Result<u16, String> {
         let base = probe.local_addr().map_err(|e| e.to_string())?.port();
         drop(probe);
         if base < 60000
-            && (0..16).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+            && (0..17).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
         {
             return Ok(base);
         }
     }
-    Err("no 16 free consecutive ports".into())
+    Err("no 17 free consecutive ports".into())
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.
