@@ -136,7 +136,7 @@ fn run() -> Result<bool, String> {
     let dir = project.dir.path();
     std::fs::write(
         dir.join("platform.yaml"),
-        platform::test_platform_from("platform.yaml", &repo_url, &charts.url)?,
+        platform::test_platform_from("platform.yaml", Some(&repo_url), &charts.url)?,
     )
     .map_err(|e| e.to_string())?;
     project.must(Path::new(env!("CARGO_BIN_EXE_platformctl")), &["render"])?;

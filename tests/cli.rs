@@ -1009,9 +1009,12 @@ fn doctor_says_when_a_pinned_chart_version_is_not_in_its_repository() {
         .to_string();
     let dir = doctor_machine(8192);
     fake_tools(dir.path());
-    let platform =
-        platform::test_platform_from("platform.yaml", "git://127.0.0.1:9/unused.git", &charts.url)
-            .expect("test platform");
+    let platform = platform::test_platform_from(
+        "platform.yaml",
+        Some("git://127.0.0.1:9/unused.git"),
+        &charts.url,
+    )
+    .expect("test platform");
     let mut platform: serde_yaml::Value = serde_yaml::from_str(&platform).expect("YAML");
     platform["addons"]["kubePrometheusStack"]["version"] = "81.4.5".into();
     platform["addons"]["metricsServer"]["repository"] = format!("http://{closed}").into();

@@ -74,8 +74,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let project = ctx.project_dir();
     // Nothing is written on a machine without git.
     crate::up::gitserver::git(&project, &["--version"], std::time::Duration::from_secs(10)).await?;
-    let platform: crate::config::Platform =
-        serde_yaml::from_str(example.source()).context("the embedded example is invalid")?;
+    let platform = crate::config::parse(file, example.source())?;
     let templates = render::Templates::load(Some(&super::up::templates_dir(&project)))?;
     let tree = render::render(&platform, &templates)?;
     render::write_atomic(file, example.source().as_bytes())

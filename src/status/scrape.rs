@@ -49,12 +49,15 @@ fn service_monitors() -> ApiResource {
 /// kube-prometheus-stack addon or its CRD. Never an error: what cannot be read says so in the
 /// rows' message.
 pub async fn rows(platform: &Platform, client: &Client) -> Vec<TargetRow> {
-    let Some(release) = addons::plan(platform, &addons::Facts::default())
-        .into_iter()
-        .find(|r| r.kind == Kind::KubePrometheusStack)
-    else {
+    let enabled = platform
+        .addons
+        .kube_prometheus_stack
+        .as_ref()
+        .is_some_and(|a| a.enabled);
+    if !enabled {
         return Vec::new();
-    };
+    }
+    let namespace = addons::namespace(platform, Kind::KubePrometheusStack);
     let lp = ListParams::default().labels(&format!(
         "app.kubernetes.io/part-of={}",
         platform.metadata.name
@@ -87,7 +90,7 @@ pub async fn rows(platform: &Platform, client: &Client) -> Vec<TargetRow> {
     let asked = async {
         let prometheus = prom::Client::via_port_forward(
             client,
-            &release.namespace,
+            namespace,
             &Backend::Service(prom::SERVICE.into()),
             prom::PORT,
         )
@@ -116,10 +119,7 @@ pub async fn rows(platform: &Platform, client: &Client) -> Vec<TargetRow> {
             }
         }
         Err(e) => {
-            let why = format!(
-                "Prometheus in namespace `{}` cannot be asked: {e}",
-                release.namespace
-            );
+            let why = format!("Prometheus in namespace `{namespace}` cannot be asked: {e}");
             for row in &mut rows {
                 row.message = why.clone();
             }

@@ -293,15 +293,15 @@ pub fn steps_of(run: &Run) -> Vec<(String, String, usize)> {
         .unwrap_or_default()
 }
 
-/// A cluster of the test's own with the chart repository and the project: `source` (a
-/// platform.yaml of this repository) made a test platform and rendered.
+/// A cluster of the test's own with its chart repository (`tests/sim/cluster charts`, as
+/// tests/sim/main-job serves it) and the project: `source` (a platform.yaml of this repository)
+/// made a test platform and rendered.
 pub struct Setup {
-    /// (held for its drop, which stops the cluster, as `_charts` stops the chart server and
+    /// (held for its drop, which stops the cluster with its chart repository and git-serve, as
     /// `_repos` removes git-serve's repositories)
     _cluster: OwnCluster,
     pub runtime: tokio::runtime::Runtime,
     pub client: Client,
-    _charts: crate::platform::ChartRepo,
     _repos: tempfile::TempDir,
     pub project: Project,
 }
@@ -338,7 +338,21 @@ impl Setup {
         )?;
         let helm = crate::addons::locate_helm()?;
         let helm_home = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let charts = crate::platform::ChartRepo::start(&helm, helm_home.path())?;
+        let charts = cluster
+            .harness(&["charts"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let charts_url = String::from_utf8_lossy(&charts.stdout)
+            .lines()
+            .last()
+            .filter(|_| charts.status.success())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                format!(
+                    "tests/sim/cluster charts failed: {}",
+                    String::from_utf8_lossy(&charts.stderr)
+                )
+            })?;
         let repos = tempfile::tempdir().map_err(|e| e.to_string())?;
         let repo_url = match gitops {
             Gitops::Remote(repo) => {
@@ -368,14 +382,11 @@ impl Setup {
         let dir = project.dir.path();
         let text = test_platform_from(
             source,
-            repo_url.as_ref().map_or("git://unused/x.git", |(_, u)| u),
-            &charts.url,
+            repo_url.as_ref().map(|(_, u)| u.as_str()),
+            &charts_url,
         )?;
         let mut platform: serde_yaml::Value =
             serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
-        if repo_url.is_none() {
-            platform["gitops"] = serde_yaml::from_str("local: {}").map_err(|e| e.to_string())?;
-        }
         edit(&mut platform);
         std::fs::write(
             dir.join("platform.yaml"),
@@ -405,7 +416,6 @@ impl Setup {
             _cluster: cluster,
             runtime,
             client,
-            _charts: charts,
             _repos: repos,
             project,
         })

@@ -25,15 +25,23 @@ fn repo_root() -> &'static Path {
 }
 
 /// A platform.yaml of this repository (`source`, relative: `platform.yaml` is customer-platform)
-/// for an existing cluster, its GitOps tree in `repo_url` and its charts from `charts`. Prod's
+/// for an existing cluster, its GitOps tree in `repo_url` (`gitops.remote`; none: `gitops.local`)
+/// and its charts from `charts`. Prod's
 /// Ingress and the HPAs need a cluster that publishes Ingress addresses and serves the metrics
 /// API: `tests/sim/cluster up --with metrics`.
-pub fn test_platform_from(source: &str, repo_url: &str, charts: &str) -> Result<String, String> {
+pub fn test_platform_from(
+    source: &str,
+    repo_url: Option<&str>,
+    charts: &str,
+) -> Result<String, String> {
     let text = std::fs::read_to_string(repo_root().join(source)).map_err(|e| e.to_string())?;
     let mut p: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
     p["cluster"]["driver"] = "existing".into();
-    p["gitops"] = serde_yaml::from_str(&format!("remote: {{url: \"{repo_url}\", branch: main}}"))
-        .map_err(|e| e.to_string())?;
+    let gitops = match repo_url {
+        Some(url) => format!("remote: {{url: \"{url}\", branch: main}}"),
+        None => "local: {}".to_string(),
+    };
+    p["gitops"] = serde_yaml::from_str(&gitops).map_err(|e| e.to_string())?;
     let addons = p["addons"]
         .as_mapping_mut()
         .ok_or("platform.yaml has no addons")?;

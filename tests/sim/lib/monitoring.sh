@@ -71,7 +71,7 @@ monitoring_images() {
 # endpoints, its own config reloader image at its version); KUBECONFIG is how it reads a
 # cluster from outside (client-go's loading rules).
 start_monitoring() {
-  grep -qx workloads "$STATE/with" || fail "--with monitoring needs --with workloads (its Prometheus and Alertmanager run as pods)"
+  running_with workloads || fail "--with monitoring needs --with workloads (its Prometheus and Alertmanager run as pods)"
   write_kubeconfig "$STATE/prometheus-operator.kubeconfig" prometheus-operator
   mkdir -p "$STATE/bin"
   ln -sfn "$PROMETHEUS_OPERATOR_BIN/operator" "$STATE/bin/prometheus-operator"

@@ -40,7 +40,7 @@ build_workloads() {
 workload_images() {
   local s
   for s in "${WORKLOAD_SERVICES[@]}"; do printf 'platformctl/%s %s\n' "$s" "$STATE/bin/$s"; done
-  if grep -qx monitoring "$STATE/with" 2>/dev/null; then monitoring_images; fi
+  if running_with monitoring; then monitoring_images; fi
 }
 
 # Images whose own entrypoint is not here, one `repository program` line each: sim-kubelet runs
@@ -64,8 +64,8 @@ workload_pod_expression() {
 
 # kwok's status-only pods on the pod network too (with workloads), so even a dial to one stays
 # on the bridge.
-kwok_cidr_flag() { # with...
-  case " $* " in *" workloads "*) printf -- '--cidr %s.250.1/24' "$POD_NET_PREFIX" ;; esac
+kwok_cidr_flag() {
+  ! running_with workloads || printf -- '--cidr %s.250.1/24' "$POD_NET_PREFIX"
 }
 
 # kwok's own fast pod stages (from its module at the pinned version), each with one more
@@ -121,8 +121,8 @@ make_pod_network() {
 # With workloads, the API server sends webhook and APIService calls to an endpoint address of
 # the Service (a pod IP on the bridge), not to its ClusterIP, which nothing routes here (the
 # host would send it to its default route): a call reaches the pod's process or fails here.
-apiserver_flags() { # with...
-  case " $* " in *" workloads "*) printf -- '--enable-aggregator-routing\n' ;; esac
+apiserver_flags() {
+  ! running_with workloads || printf -- '--enable-aggregator-routing\n'
 }
 
 start_workloads() {

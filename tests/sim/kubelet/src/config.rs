@@ -87,7 +87,7 @@ impl Config {
     }
 
     /// The image entry for a container image reference, and its tag.
-    pub fn image<'a>(&'a self, reference: &str) -> Option<(&'a Image, String)> {
+    fn image<'a>(&'a self, reference: &str) -> Option<(&'a Image, String)> {
         let (repo, tag) = split_reference(reference);
         self.images.get(repo).map(|i| (i, tag.to_string()))
     }
