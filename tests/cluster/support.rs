@@ -37,9 +37,12 @@ fn port_base() -> u16 {
 pub type TestResult = Result<(), String>;
 
 /// The first two octets of the run's pod network (tests/sim/lib/workloads.sh: 10.<n>.0.0/16,
-/// n from the port base).
-pub fn pod_network() -> [u8; 2] {
-    [10, (100 + (port_base() / 100) % 150) as u8]
+/// the n its `up` chose and recorded in the state directory's `pod-net`).
+pub fn pod_network() -> Result<[u8; 2], String> {
+    let file = state_dir().join("pod-net");
+    let n = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let n = n.trim().parse().map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok([10, n])
 }
 
 pub fn repo_root() -> &'static Path {

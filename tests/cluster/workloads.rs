@@ -181,7 +181,7 @@ async fn pods_run_the_service(client: Client) -> TestResult {
         for p in pods_of(&pods, "customer-api").await? {
             let ip = pod_ip(&p)?;
             let IpAddr::V4(v4) = ip else { return Err(format!("{ip} is not IPv4")) };
-            let net = support::pod_network();
+            let net = support::pod_network()?;
             if v4.octets()[..2] != net[..] || v4.octets()[2] >= 3 {
                 return Err(format!("pod IP {ip} is not in a node's range of the pod network {}.{}.0.0/16", net[0], net[1]));
             }

@@ -10,12 +10,26 @@
 # runner.
 #
 # The pod network: a bridge on this host (psim<port base>) with 10.<n>.0.0/16, n from the port
-# base, so clusters side by side do not meet; node i's pods get 10.<n>.i.0/24, kwok's own
+# base and, when another network on this host (another cluster's bridge) has that /16, the next
+# free one (`up` records it in $STATE/pod-net), so clusters side by side never meet; node i's pods get 10.<n>.i.0/24, kwok's own
 # status-only pods 10.<n>.250.0/24. Pod IPs cannot be loopback addresses (the API server refuses
 # 127.0.0.0/8 in EndpointSlices); these never leave the machine: the bridge is the only link to
 # them, pods have no default route, and the host does not forward. Needs root (CI runs as root).
-POD_NET_PREFIX=10.$((100 + (PORT_BASE / 100) % 150))
+POD_NET_PREFIX=10.$(cat "$STATE/pod-net" 2>/dev/null || echo $((100 + (PORT_BASE / 100) % 150)))
 POD_NET_GATEWAY=$POD_NET_PREFIX.255.254
+
+# The first n from the port base's whose 10.<n>.0.0/16 no route of this host touches.
+choose_pod_network() {
+  local n=$((100 + (PORT_BASE / 100) % 150)) tries
+  for tries in $(seq 150); do
+    ip -4 route show | grep -q "^10\.$n\." || break
+    n=$((100 + (n - 100 + 1) % 150))
+    [ "$tries" -lt 150 ] || fail "no free 10.<100..249>.0.0/16 for the pod network: every one is routed on this host"
+  done
+  echo "$n" >"$STATE/pod-net"
+  POD_NET_PREFIX=10.$n
+  POD_NET_GATEWAY=$POD_NET_PREFIX.255.254
+}
 POD_NET_BRIDGE=psim$PORT_BASE
 
 # The images sim-kubelet runs, as `repository=binary` (the binary is the image's entrypoint).
@@ -102,15 +116,22 @@ remove_pod_network() {
 # machines, answers every name with an outside proxy).
 POD_RESOLVER=127.253.0.53
 
-# The bridge, made before the API server starts (it routes webhook and APIService calls to
-# endpoint addresses on it), and the resolver file of everything on the pod network.
+# The /16 chosen and its bridge made, at the start of `up` (the API server's certificate names
+# the gateway, and the API server routes webhook and APIService calls to endpoint addresses on
+# the bridge), under a lock, so two clusters starting at once cannot choose the same one; and
+# the resolver file of everything on the pod network.
 make_pod_network() {
   [ "$(id -u)" -eq 0 ] || fail "--with workloads needs root (pod network namespaces and a bridge)"
   command -v ip >/dev/null || fail "--with workloads needs ip (iproute2)"
+  command -v flock >/dev/null || fail "--with workloads needs flock (util-linux)"
   remove_pod_network
+  exec 9>"${TMPDIR:-/tmp}/platformctl-sim-pod-network.lock"
+  flock 9
+  choose_pod_network
   { ip link add "$POD_NET_BRIDGE" type bridge && ip addr add "$POD_NET_GATEWAY/16" dev "$POD_NET_BRIDGE" &&
     ip link set "$POD_NET_BRIDGE" up; } 2>"$STATE/logs/pod-network.log" ||
     fail "could not make the pod network's bridge $POD_NET_BRIDGE" "" pod-network
+  exec 9>&-
   mkdir -p "$STATE/kubelet/hosts"
   printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$POD_RESOLVER" >"$STATE/kubelet/resolv.conf"
   # (sim-kubelet fills it with the cluster names once it runs; rewritten in place, so a bind
