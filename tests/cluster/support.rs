@@ -41,7 +41,10 @@ pub type TestResult = Result<(), String>;
 pub fn pod_network() -> Result<[u8; 2], String> {
     let file = state_dir().join("pod-net");
     let n = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let n = n.trim().parse().map_err(|e| format!("{}: {e}", file.display()))?;
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     Ok([10, n])
 }
 
