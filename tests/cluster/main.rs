@@ -19,7 +19,7 @@ mod workloads;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::TokenRequest;
@@ -566,17 +566,32 @@ fn harness_up_again() -> TestResult {
 
 /// A port base whose 16 ports are free now (every `--with` and git-serve use base .. base+15).
 pub(crate) fn free_port_base() -> Result<u16, String> {
-    for _ in 0..50 {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let base = probe.local_addr().map_err(|e| e.to_string())?.port();
-        drop(probe);
-        if base < 60000
-            && (0..17).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
+    // Below the kernel's ephemeral range: a base from it (a port the kernel just handed out)
+    // can be taken again by any outgoing connection between this probe and the harness binding
+    // it (seen: kube-controller-manager's port taken, "address already in use"). Clear of the
+    // default cluster (26400) and the test run's own (26500) too.
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (first, last) = (10_000u16, low.saturating_sub(17));
+    let slots = (last.saturating_sub(first) / 17).max(1);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    for k in 0..slots {
+        let base = first + ((seed as u16 % slots + k) % slots) * 17;
+        let reserved =
+            |b: u16| (26_400..26_517).contains(&b) || (26_400..26_517).contains(&(b + 16));
+        if reserved(base) {
+            continue;
+        }
+        if (0..17).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return Ok(base);
         }
     }
-    Err("no 17 free consecutive ports".into())
+    Err(format!("no 17 free consecutive ports in {first}..{last}"))
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.
