@@ -424,24 +424,33 @@ impl Setup {
 
 /// `status -o json` is Healthy and shows it row by row: every application Synced and Healthy
 /// with nothing to explain, every rollout Healthy by Argo's rules, as many as the platform has.
+/// Pods that have just turned Ready are targets Prometheus has not scraped yet (status is not
+/// Healthy until it has), so this asks again for up to a minute before it fails.
 pub fn status_is_healthy(project: &Project, apps: usize, rollouts: usize) -> TestResult {
-    let status = project.must(&["status", "-o", "json"])?;
-    let json = &status.json;
-    let rows = |key: &str| json[key].as_array().cloned().unwrap_or_default();
-    let (app_rows, rollout_rows) = (rows("applications"), rows("rollouts"));
-    let fine = json["status"] == "Healthy"
-        && app_rows.len() == apps
-        && app_rows
-            .iter()
-            .all(|a| a["sync"] == "Synced" && a["health"] == "Healthy" && a["message"] == "")
-        && rollout_rows.len() == rollouts
-        && rollout_rows.iter().all(|r| r["phase"] == "Healthy");
-    if !fine {
-        return Err(format!(
-            "status: want {apps} Synced/Healthy applications and {rollouts} Healthy rollouts: {json}"
-        ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = project.must(&["status", "-o", "json"])?;
+        let json = &status.json;
+        let rows = |key: &str| json[key].as_array().cloned().unwrap_or_default();
+        let (app_rows, rollout_rows) = (rows("applications"), rows("rollouts"));
+        let fine = json["status"] == "Healthy"
+            && app_rows.len() == apps
+            && app_rows
+                .iter()
+                .all(|a| a["sync"] == "Synced" && a["health"] == "Healthy" && a["message"] == "")
+            && rollout_rows.len() == rollouts
+            && rollout_rows.iter().all(|r| r["phase"] == "Healthy");
+        if fine {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "status, for a minute: want Healthy, {apps} Synced/Healthy applications and \
+                 {rollouts} Healthy rollouts: {json}"
+            ));
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
-    Ok(())
 }
 
 pub fn down_and_check(
