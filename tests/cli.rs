@@ -7,70 +7,9 @@ use std::process::Command;
 #[path = "common/platform.rs"]
 mod platform;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The whole observable result, for snapshots.
-    fn transcript(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn platformctl(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_platformctl"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("PLATFORMCTL_FILE")
-        .env_remove("PLATFORMCTL_LOG")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn scratch() -> tempfile::TempDir {
-    tempfile::tempdir().expect("temp dir")
-}
-
-fn base_config() -> String {
-    std::fs::read_to_string(Path::new(ROOT).join("platform.yaml")).expect("root platform.yaml")
-}
-
-/// Files under `dir`, relative, sorted: to prove what a command wrote or left alone.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).expect("read dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(
-                    p.strip_prefix(root)
-                        .expect("under root")
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
+#[path = "common/run.rs"]
+mod run;
+use run::*;
 
 #[test]
 fn help_tree() {
@@ -402,8 +341,8 @@ fn lint_names_file_object_and_rule_and_exits_1() {
     );
     edit(
         "envs/prod/customer-api/rollout.yaml",
-        "readinessProbe:",
-        "readinesProbe:",
+        "\"readinessProbe\":",
+        "\"readinesProbe\":",
     );
     edit(
         "envs/prod/customer-api/rollout.yaml",
@@ -422,8 +361,8 @@ fn lint_names_file_object_and_rule_and_exits_1() {
     );
     edit(
         "argocd/app-dev.yaml",
-        "namespace: practice",
-        "namespace: prod",
+        "namespace: \"practice\"",
+        "namespace: \"prod\"",
     );
     std::fs::write(
         dir.path().join("envs/prod/customer-api/secret.yaml"),
@@ -660,7 +599,7 @@ const INVALID: &[Case] = &[
     (
         "latest tag",
         &[("      prod: 0.1.0", "      prod: latest")],
-        "platform.yaml:55:7: services[0].tags.prod: `latest` is not allowed: pin a version so that promotion is reproducible",
+        "platform.yaml:55:7: services[0].tags.prod: `latest` is not allowed: pin a version (or a digest) so that promotion is reproducible",
     ),
     (
         "missing tag",
@@ -673,7 +612,7 @@ const INVALID: &[Case] = &[
             "image: platformctl/customer-api",
             "image: platformctl/customer-api:1.0",
         )],
-        "platform.yaml:52:5: services[0].image: `platformctl/customer-api:1.0` carries a tag or digest: give the repository here and the tag under `tags`",
+        "platform.yaml:52:5: services[0].image: `platformctl/customer-api:1.0` carries a tag or digest: give the repository here and the tag (or digest) under `tags`",
     ),
     (
         "hpa bounds",
@@ -704,7 +643,7 @@ const INVALID: &[Case] = &[
     (
         "bad memory quantity",
         &[("memory: 64Mi", "memory: 64MB")],
-        "platform.yaml:58:30: services[0].resources.requests.memory: `64MB` is not a memory quantity such as `128Mi` or `1Gi`",
+        "platform.yaml:58:30: services[0].resources.requests.memory: `64MB` is not a memory quantity such as `128Mi`, `1Gi` or `1e9`",
     ),
     (
         "requests above limits",

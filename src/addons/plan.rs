@@ -75,14 +75,10 @@ impl Kind {
 
     /// The namespace when platform.yaml names none (the rendered tree uses the same defaults).
     pub fn namespace(self) -> &'static str {
-        match self {
-            Kind::Argocd => "argocd",
-            Kind::ArgoRollouts => "argo-rollouts",
-            Kind::KubePrometheusStack => "monitoring",
-            Kind::ChaosMesh => "chaos",
-            Kind::IngressNginx => "ingress-nginx",
-            Kind::MetricsServer => "kube-system",
-        }
+        config::ADDON_NAMESPACES
+            .iter()
+            .find(|(key, _)| *key == self.key())
+            .map_or("default", |(_, ns)| ns)
     }
 
     pub(super) fn config(self, addons: &config::Addons) -> Option<&config::Addon> {
@@ -327,17 +323,7 @@ fn retention_days(platform: &Platform) -> u64 {
 
 /// Whole days covering a duration such as `30d`, `4w` or `720h`.
 fn days(duration: &str) -> Option<u64> {
-    let unit = duration.chars().last()?;
-    let n: u64 = duration[..duration.len() - unit.len_utf8()].parse().ok()?;
-    let seconds = match unit {
-        's' => n,
-        'm' => n * 60,
-        'h' => n * 3600,
-        'd' => n * 86_400,
-        'w' => n * 604_800,
-        _ => return None,
-    };
-    Some(seconds.div_ceil(86_400))
+    config::duration_seconds(duration).map(|s| s.div_ceil(86_400))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 mod locate;
 mod model;
 mod validate;
-pub use validate::chart_repository;
+pub use validate::{chart_repository, duration_seconds};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -109,7 +109,37 @@ pub struct Addons {
     pub metrics_server: Option<Addon>,
 }
 
+/// Each addon's key under `addons` and the namespace it is installed in when platform.yaml names
+/// none; `addons::Kind::namespace` and the rendered tree read it here.
+pub const ADDON_NAMESPACES: [(&str, &str); 6] = [
+    ("argocd", "argocd"),
+    ("argoRollouts", "argo-rollouts"),
+    ("kubePrometheusStack", "monitoring"),
+    ("chaosMesh", "chaos"),
+    ("ingressNginx", "ingress-nginx"),
+    ("metricsServer", "kube-system"),
+];
+
 impl Addons {
+    /// Each enabled addon's key and namespace (its own, else the default).
+    pub fn namespaces(&self) -> Vec<(&'static str, &str)> {
+        let all = [
+            &self.argocd,
+            &self.argo_rollouts,
+            &self.kube_prometheus_stack,
+            &self.chaos_mesh,
+            &self.ingress_nginx,
+            &self.metrics_server,
+        ];
+        all.into_iter()
+            .zip(ADDON_NAMESPACES)
+            .filter_map(|(addon, (key, default))| {
+                let addon = addon.as_ref().filter(|a| a.enabled)?;
+                Some((key, addon.namespace.as_deref().unwrap_or(default)))
+            })
+            .collect()
+    }
+
     /// Every addon platform.yaml names, enabled or not.
     pub fn each_mut(&mut self) -> impl Iterator<Item = &mut Addon> {
         [
@@ -244,6 +274,28 @@ pub struct Service {
     #[serde(default)]
     pub metrics: Metrics,
     pub strategy: Strategy,
+}
+
+/// A tag as platform.yaml gives it, split into tag and digest: `1.2.0` (a tag), `1.2.0@sha256:…`
+/// (a tag pinned by digest), `sha256:…` (a digest alone).
+pub fn split_tag(v: &str) -> (Option<&str>, Option<&str>) {
+    match v.split_once('@') {
+        Some((tag, digest)) => (Some(tag), Some(digest)),
+        None if v.contains(':') => (None, Some(v)),
+        None => (Some(v), None),
+    }
+}
+
+impl Service {
+    /// The image reference of `tag`: `repo:tag`, `repo:tag@digest` or `repo@digest`.
+    pub fn image_ref(&self, tag: &str) -> String {
+        match split_tag(tag) {
+            (Some(t), Some(d)) => format!("{}:{t}@{d}", self.image),
+            (None, Some(d)) => format!("{}@{d}", self.image),
+            (Some(t), None) => format!("{}:{t}", self.image),
+            (None, None) => self.image.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,7 +96,8 @@ pub struct Hpa {
 pub struct Service<'a> {
     pub name: &'a str,
     pub image: String,
-    pub tag: &'a str,
+    /// The tag, without a digest; `None` when the image is pinned by digest alone.
+    pub tag: Option<&'a str>,
     pub port: u16,
     pub requests: &'a config::ResourceList,
     pub limits: &'a config::ResourceList,
@@ -370,8 +371,8 @@ fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -
         .collect();
     Service {
         name: &s.name,
-        image: format!("{}:{tag}", s.image),
-        tag,
+        image: s.image_ref(tag),
+        tag: config::split_tag(tag).0,
         port: s.port,
         requests: &s.resources.requests,
         limits: &s.resources.limits,

@@ -44,7 +44,11 @@ impl Templates {
         env.set_lstrip_blocks(true);
         env.set_keep_trailing_newline(true);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_auto_escape_callback(|_| AutoEscape::None);
+        // Every `{{ … }}` is written as a JSON scalar (strings quoted), so no name or value
+        // from platform.yaml (`"123"`, `"true"`, `"on"`, `"null"`) can be read back by YAML as
+        // another type; raw text (PromQL inside a block scalar, a rendered document) says
+        // `| safe`.
+        env.set_auto_escape_callback(|_| AutoEscape::Json);
         let mut origins = Vec::with_capacity(EMBEDDED.len());
         for (name, source) in EMBEDDED {
             let file = dir.map(|d| d.join(name)).filter(|p| p.is_file());

@@ -110,11 +110,15 @@ pub fn image_builds(platform: &Platform, services_dir: &Path) -> Vec<ImageBuild>
         .services
         .iter()
         .flat_map(|svc| {
-            svc.tags.values().map(move |tag| ImageBuild {
-                image: format!("{}:{tag}", svc.image),
-                dockerfile: format!("docker/{}.Dockerfile", svc.name),
-                context: services_dir.to_path_buf(),
-            })
+            // An image pinned by digest comes from its registry: it is not built here.
+            svc.tags
+                .values()
+                .filter(|tag| !tag.contains(['@', ':']))
+                .map(move |tag| ImageBuild {
+                    image: svc.image_ref(tag),
+                    dockerfile: format!("docker/{}.Dockerfile", svc.name),
+                    context: services_dir.to_path_buf(),
+                })
         })
         .collect();
     builds.sort();
