@@ -40,6 +40,12 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::Stuck { what: "namespace", names, .. } => Some(format!(
+                "a namespace stays Terminating while something in it keeps a finalizer or an \
+                 API it serves is unavailable: see `kubectl get namespace {} -o yaml` \
+                 (status.conditions); `platformctl down --keep-cluster` may be run again",
+                names.first().map_or("NAME", String::as_str)
+            )),
             Error::Stuck { .. } => Some(
                 "Argo CD removes an application's finalizer once it has deleted what the application deployed; is its application controller running? `platformctl down --keep-cluster` may be run again".into(),
             ),
@@ -119,13 +125,17 @@ pub async fn keep_cluster(
         what: "namespaces".into(),
         source,
     })?;
+    let mut deleted = Vec::new();
     for ns in list.items {
         let name = ns.metadata.name.unwrap_or_default();
         if crate::up::SYSTEM_NAMESPACES.contains(&name.as_str()) {
             continue;
         }
         match namespaces.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => note("Namespace", name),
+            Ok(_) => {
+                deleted.push(name.clone());
+                note("Namespace", name);
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(source) => {
                 return Err(Error::Kube {
@@ -135,6 +145,9 @@ pub async fn keep_cluster(
             }
         }
     }
+    // As `kubectl delete` does, wait until they are gone (not only Terminating): a next `up`
+    // cannot create in a namespace that is still terminating.
+    gone_named(&namespaces, &lp, &deleted, "namespace", timeout).await?;
     // Secrets `up` made in namespaces that are not its own (none by default; kept for a
     // platform whose environment lives in a shared namespace).
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(client.clone());
@@ -159,13 +172,41 @@ async fn gone(
     what: &'static str,
     timeout: Duration,
 ) -> Result<(), Error> {
+    gone_where(api, lp, |_| true, what, timeout).await
+}
+
+/// Waits until none of `names` is listed any more.
+async fn gone_named<K>(
+    api: &Api<K>,
+    lp: &ListParams,
+    names: &[String],
+    what: &'static str,
+    timeout: Duration,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    gone_where(api, lp, |n| names.iter().any(|m| m == n), what, timeout).await
+}
+
+async fn gone_where<K>(
+    api: &Api<K>,
+    lp: &ListParams,
+    counts: impl Fn(&str) -> bool,
+    what: &'static str,
+    timeout: Duration,
+) -> Result<(), Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let names: Vec<String> = match api.list(lp).await {
             Ok(l) => l
                 .items
                 .into_iter()
-                .filter_map(|o| o.metadata.name)
+                .filter_map(|o| o.meta().name.clone())
+                .filter(|n| counts(n))
                 .collect(),
             Err(kube::Error::Api(s)) if s.code == 404 => Vec::new(),
             Err(source) => {

@@ -98,6 +98,11 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         if let Some(e) = cause.downcast_ref::<crate::cluster::Error>() {
             return e.hint();
         }
+        if let Some(e) = cause.downcast_ref::<crate::kube::Error>()
+            && let Some(h) = e.hint()
+        {
+            return Some(h);
+        }
         if let Some(e) = cause.downcast_ref::<crate::up::gitserver::Error>() {
             return e.hint();
         }

@@ -55,6 +55,52 @@ pub fn ignore_secrets(project: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// `source` (an example's platform.yaml) with `gitops.path` set to `path`, the project's place
+/// in the repository it will be committed to: the Applications read the tree there, wherever
+/// the example lands. Only that line changes (`.` drops it: the default); comments stay.
+pub fn with_gitops_path(source: &str, path: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_gitops = false;
+    let mut placed = path == ".";
+    for line in source.lines() {
+        let top_level = !line.starts_with([' ', '#']) && !line.is_empty();
+        if in_gitops && top_level {
+            if !placed {
+                // Before the blank lines that end the block.
+                let blanks = out.iter().rev().take_while(|l| l.is_empty()).count();
+                out.insert(out.len() - blanks, format!("  path: {path}"));
+                placed = true;
+            }
+            in_gitops = false;
+        }
+        if top_level && line.trim_end() == "gitops:" {
+            in_gitops = true;
+        }
+        if in_gitops && line.starts_with("  path:") {
+            if !placed {
+                out.push(format!("  path: {path}"));
+                placed = true;
+            }
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    if in_gitops && !placed {
+        out.push(format!("  path: {path}"));
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
+/// Where `project` will sit in the repository init commits to: its place in the one it is
+/// in, or `.` (init makes it a repository of its own).
+pub async fn place_in_repository(project: &Path) -> Result<String, Error> {
+    Ok(gitserver::prefix(project)
+        .await?
+        .unwrap_or_else(|| ".".into()))
+}
+
 /// Makes `project` a repository if it is in none, and commits `paths` (relative to it) when
 /// the repository is new or `commit` is set.
 pub async fn commit(
@@ -114,4 +160,31 @@ async fn run(project: &Path, args: &[&str]) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_examples_gitops_path_follows_the_project_into_any_repository() {
+        let micro = include_str!("../examples/microservices/platform.yaml");
+        let at_root = with_gitops_path(micro, ".");
+        assert!(!at_root.contains("\n  path:"), "{at_root}");
+        assert_eq!(
+            with_gitops_path(micro, "ops/shop"),
+            micro.replace("  path: examples/microservices", "  path: ops/shop")
+        );
+        let customer = include_str!("../platform.yaml");
+        assert_eq!(with_gitops_path(customer, "."), customer);
+        let moved = with_gitops_path(customer, "platform");
+        assert!(
+            moved.contains("gitops:\n  local: {}\n  path: platform\n\nenvironments:"),
+            "{moved}"
+        );
+        for (text, path) in [(at_root, "."), (moved, "platform")] {
+            let p = crate::config::parse(Path::new("platform.yaml"), &text).expect("valid");
+            assert_eq!(p.gitops.path, path);
+        }
+    }
 }

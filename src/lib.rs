@@ -29,8 +29,58 @@ use std::process::ExitCode;
 use cli::{Cli, Command};
 use output::Printer;
 
+/// A command line that did not parse: `--help` and `--version` print as clap prints them
+/// (exit 0); anything else is a usage error (exit 2), with a JSON report on stdout when the
+/// arguments ask for `-o json`.
+pub fn parse_failed(
+    err: clap::Error,
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        let code = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            exit::Code::Usage
+        } else {
+            exit::Code::Success
+        };
+        return ExitCode::from(code as u8);
+    }
+    output::usage_error(&err, asks_for_json(args));
+    ExitCode::from(exit::Code::Usage as u8)
+}
+
+/// Whether raw arguments set `-o json`/`--output json` (in any of clap's spellings), for when
+/// they did not parse.
+fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter().enumerate().any(|(i, a)| {
+        let next_is_json = || args.get(i + 1).is_some_and(|n| n == "json");
+        match a.as_str() {
+            "-o" | "--output" => next_is_json(),
+            "-ojson" | "-o=json" | "--output=json" => true,
+            _ => false,
+        }
+    })
+}
+
 /// Runs `cli` to completion and maps the outcome to the documented exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    if cli.global.output == output::Format::Json {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            output::panic_report(info);
+        }));
+    }
     let printer = Printer::new(cli.global.output, cli.global.quiet);
     init_tracing(cli.global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

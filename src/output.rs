@@ -4,10 +4,20 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 
 use crate::exit::{self, Code};
+
+/// `n` and `noun`, plural unless `n` is 1: "1 problem", "0 objects", "3 releases".
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 /// Version of every JSON report.
 pub const REPORT_API_VERSION: &str = "platformctl.dev/v1alpha1";
@@ -82,7 +92,7 @@ impl Printer {
     /// Progress and notes for a person, on stderr; silenced by `--quiet`.
     pub fn note(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            stderr(msg);
         }
     }
 
@@ -104,7 +114,7 @@ impl Printer {
         if let Some(h) = &hint {
             text.push_str(&format!("\nhint: {h}"));
         }
-        eprintln!("{text}");
+        stderr(&text);
         if self.format == Format::Json {
             let mut report = json!({
                 "apiVersion": REPORT_API_VERSION,
@@ -139,19 +149,83 @@ impl Printer {
     }
 }
 
+/// The command line did not parse: clap's message (with usage) on stderr as clap words it; with
+/// `-o json` on the command line also an `Error` report on stdout, so that CI parses every
+/// outcome.
+pub fn usage_error(err: &clap::Error, json_requested: bool) {
+    let rendered = err.render().to_string();
+    stderr(rendered.trim_end());
+    if json_requested {
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        let report = json!({
+            "apiVersion": REPORT_API_VERSION,
+            "kind": "Error",
+            "status": "Failed",
+            "exitCode": Code::Usage as u8,
+            "message": message,
+            "causes": [],
+            "hint": "see `platformctl --help` and `platformctl <command> --help`",
+        });
+        stdout(&serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+}
+
+/// After a panic (a bug), in `-o json` mode: an `Error` report on stdout with the panic's
+/// message and place; the panic itself is on stderr as Rust prints it. Exit code 101.
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) {
+    let payload = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let report = json!({
+        "apiVersion": REPORT_API_VERSION,
+        "kind": "Error",
+        "status": "Failed",
+        "exitCode": 101,
+        "message": format!("platformctl panicked{place}: {payload}"),
+        "causes": [],
+        "hint": "this is a bug in platformctl: please report it with the command line that caused it",
+    });
+    stdout(&serde_json::to_string_pretty(&report).unwrap_or_default());
+}
+
 pub fn color_enabled_stderr() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
-/// Writes a line to stdout; a closed pipe (`platformctl ... | head`) ends the process quietly.
+/// Set once stdout's reader has gone (`platformctl … | head -1`): nothing more is written there.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes a line to stdout. A closed pipe stops output quietly and nothing else: the command
+/// runs to its end and exits with its own code (a drift is still 1 under `| head`).
 fn stdout(text: &str) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = writeln!(out, "{text}").and_then(|_| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            stderr(&format!("error: cannot write to stdout: {e}"));
         }
-        eprintln!("error: cannot write to stdout: {e}");
     }
+}
+
+/// Writes a line to stderr; a closed stderr is ignored (never a panic, as `eprintln!` would).
+fn stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
 }
 
 /// Progress of `up`'s steps on stderr: a spinner per step on a TTY, plain lines otherwise
@@ -195,7 +269,11 @@ impl crate::up::Progress for StepPrinter<'_> {
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             *self.bar() = Some(bar);
         } else {
-            eprintln!("up: [{index}/{total}] {}: {}", step.name(), step.describe());
+            stderr(&format!(
+                "up: [{index}/{total}] {}: {}",
+                step.name(),
+                step.describe()
+            ));
         }
     }
 
@@ -205,7 +283,7 @@ impl crate::up::Progress for StepPrinter<'_> {
         }
         match self.bar().as_ref() {
             Some(bar) => bar.set_message(message.to_string()),
-            None => eprintln!("up:   {}: {message}", step.name()),
+            None => stderr(&format!("up:   {}: {message}", step.name())),
         }
     }
 
@@ -228,6 +306,6 @@ impl crate::up::Progress for StepPrinter<'_> {
         if let Some(bar) = self.bar().take() {
             bar.finish_and_clear();
         }
-        eprintln!("{}{line}", if self.tty { "" } else { "up: " });
+        stderr(&format!("{}{line}", if self.tty { "" } else { "up: " }));
     }
 }

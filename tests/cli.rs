@@ -46,21 +46,6 @@ fn version_is_the_crate_version() {
 }
 
 /// What `git` says in `dir` (a test's own repository; no user configuration read).
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn init_writes_renders_and_commits_a_new_repository_and_refuses_to_overwrite() {
@@ -223,7 +208,8 @@ fn readme_main_job_init_leaves_ups_preflight_satisfied() {
     );
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr.contains("cannot read the kubeconfig"),
+        run.stderr
+            .contains("no kubeconfig at `/nonexistent/kubeconfig`"),
         "{}",
         run.stderr
     );
@@ -723,30 +709,6 @@ fn config_errors_as_json() {
     insta::assert_snapshot!("config_error_json", run.stdout);
 }
 
-/// `platformctl` with extra environment variables (and nothing else of this process's PATH,
-/// KUBECONFIG or PLATFORMCTL_* settings).
-fn platformctl_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_platformctl"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("PLATFORMCTL_FILE")
-        .env_remove("PLATFORMCTL_LOG")
-        .env_remove("PLATFORMCTL_MINIKUBE")
-        .env_remove("PLATFORMCTL_PROC")
-        .env_remove("PLATFORMCTL_HELM")
-        .env_remove("KUBECONFIG")
-        .env("NO_COLOR", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("the binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// A machine for `doctor`: a `bin/` that will be the whole PATH, and a fake `proc/` (2 CPUs,
 /// 32,000 MiB, the given inotify instance limit).
 fn doctor_machine(inotify_instances: u32) -> tempfile::TempDir {
@@ -1164,7 +1126,8 @@ fn up_with_gitops_local_needs_the_tree_committed_before_touching_the_cluster() {
     let run = platformctl_env(dir.path(), &up, &unreachable);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stderr.contains("cannot read the kubeconfig"),
+        run.stderr
+            .contains("no kubeconfig at `/nonexistent/kubeconfig`"),
         "{}",
         run.stderr
     );

@@ -24,7 +24,9 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// How long to wait for applications to be deleted by Argo CD.
+    /// How long to wait for each removal to finish: the applications (Argo CD deletes what they
+    /// deployed first), then the namespaces (gone, not only Terminating, as `kubectl delete`
+    /// waits).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = super::up::parse_duration)]
     pub timeout: Duration,
 }
@@ -81,7 +83,10 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let text = if removed.is_empty() {
         "nothing to remove".to_string()
     } else {
-        format!("removed {} objects; the cluster is kept", removed.len())
+        format!(
+            "removed {}; the cluster is kept",
+            crate::output::counted(removed.len(), "object")
+        )
     };
     Ok(Outcome {
         code: Code::Success,

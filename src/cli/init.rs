@@ -74,10 +74,13 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let project = ctx.project_dir();
     // Nothing is written on a machine without git.
     crate::up::gitserver::git(&project, &["--version"], std::time::Duration::from_secs(10)).await?;
-    let platform = crate::config::parse(file, example.source())?;
+    // The Applications read the tree where the project sits in its repository.
+    let place = init::place_in_repository(&project).await?;
+    let source = init::with_gitops_path(example.source(), &place);
+    let platform = crate::config::parse(file, &source)?;
     let templates = render::Templates::load(Some(&super::up::templates_dir(&project)))?;
     let tree = render::render(&platform, &templates)?;
-    render::write_atomic(file, example.source().as_bytes())
+    render::write_atomic(file, source.as_bytes())
         .with_context(|| format!("cannot write `{}`", file.display()))?;
     let changes = render::compare(&project, &tree)
         .with_context(|| format!("cannot read the tree in `{}`", project.display()))?;
@@ -103,10 +106,10 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
     let repository = init::commit(&project, branch, &paths, &message, commit).await?;
 
     let mut text = format!(
-        "wrote {} ({} example) and rendered {} files",
+        "wrote {} ({} example) and rendered {}",
         file.display(),
         example.name(),
-        tree.len()
+        crate::output::counted(tree.len(), "file")
     );
     let git = match &repository {
         Repository::Created { branch, commit } => {

@@ -24,8 +24,8 @@ Exit codes:
   4  timed out waiting      5  rollout aborted or rolled back
   6  paused awaiting manual promotion      130  interrupted
 
-Start with `platformctl init --example customer-platform`, `platformctl render`, then
-`platformctl up` (`--driver existing` for any kubeconfig context).";
+Start with `platformctl init --example customer-platform` (writes, renders and commits the
+project), then `platformctl up` (`--driver existing` for any kubeconfig context).";
 
 /// Stand up and operate a production-shaped Kubernetes platform from one platform.yaml.
 #[derive(Debug, Parser)]
@@ -53,13 +53,12 @@ pub struct GlobalArgs {
     pub verbose: u8,
 }
 
+/// A command's help comes from one doc comment: the variant's, or, where the variant has none,
+/// its `Args` struct's (a doc on the variant would replace the struct's long description).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Write a platform.yaml from a reference example (and nothing else).
     Init(init::Args),
-    /// Render the GitOps tree (argocd/, envs/, chaos/) from platform.yaml.
     Render(render::Args),
-    /// Check the rendered tree offline: strict schemas and platform policy.
     Lint(lint::Args),
     /// Stand the platform up (or converge it again): cluster, addons, GitOps, applications.
     ///

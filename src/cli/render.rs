@@ -14,7 +14,8 @@ use crate::render::{self, Action};
 /// The tree is written beside platform.yaml (or into --out). Rendering is deterministic and
 /// atomic: every file is rendered and checked in memory first, so on any error the tree on
 /// disk is left as it was. Files under templates/ replace the embedded templates of the same
-/// name.
+/// name; in a template, `{{ … }}` writes its value as a JSON scalar (strings quoted, so a name
+/// such as `"123"` or `"on"` stays a string) and `| safe` writes raw text.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Write nothing; exit 1 and print a unified diff when the tree on disk differs (for CI).
@@ -107,8 +108,8 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         }
     }
     text.push_str(&format!(
-        "rendered {} files into {}: {summary}",
-        tree.len(),
+        "rendered {} into {}: {summary}",
+        crate::output::counted(tree.len(), "file"),
         root.display()
     ));
     Ok(Outcome {

@@ -102,8 +102,9 @@ pub enum Error {
         image: String,
         nodes: Vec<String>,
     },
-    #[error("cannot read the kubeconfig")]
-    Kubeconfig(#[source] ::kube::config::KubeconfigError),
+    /// The cause is in the message, once (kube's own text quotes the path a second time).
+    #[error("{}", crate::kube::kubeconfig_problem(.0))]
+    Kubeconfig(::kube::config::KubeconfigError),
     #[error("context `{context}` is not in the kubeconfig{}", available_text(.available))]
     ContextNotFound {
         context: String,
@@ -127,6 +128,7 @@ impl Error {
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::Kubeconfig(_) => Some(crate::kube::KUBECONFIG_HINT.into()),
             Error::Spawn { program, source } if source.kind() == std::io::ErrorKind::NotFound => {
                 Some(format!(
                     "install it (minikube: https://minikube.sigs.k8s.io/docs/start/), or set \

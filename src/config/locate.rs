@@ -16,19 +16,48 @@ pub struct Position {
     pub column: usize,
 }
 
+/// Deepest nesting of mappings and sequences a platform.yaml may have. Far more than any
+/// platform needs (Helm values included), and it keeps every later pass linear: each level
+/// lengthens every key path below it.
+pub const MAX_DEPTH: usize = 64;
+
 #[derive(Debug, Default)]
 pub struct Index {
     positions: HashMap<String, Position>,
+    /// Where the source first nests deeper than [`MAX_DEPTH`]; nothing past it is indexed.
+    pub too_deep: Option<Position>,
 }
 
 impl Index {
-    /// Indexes the first document of `source`. A source that fails to scan yields an empty
-    /// index: the deserialiser reports that error with its own position.
+    /// Indexes the first document of `source`. A source that fails to scan yields what was
+    /// indexed before the error: the deserialiser reports that error with its own position.
     pub fn build(source: &str) -> Index {
+        // The YAML scanners re-scan open flow collections (serde_yaml's took 10 s on 32k `[`):
+        // too deep a flow nesting is found by one linear pass first.
+        if let Some(pos) = flow_too_deep(source) {
+            return Index {
+                positions: HashMap::new(),
+                too_deep: Some(pos),
+            };
+        }
         let mut builder = Builder::default();
-        let _ = Parser::new_from_str(source).load(&mut builder, false);
+        let mut parser = Parser::new_from_str(source);
+        let mut too_deep = None;
+        while let Ok((ev, mark)) = parser.next_token() {
+            match ev {
+                Event::StreamEnd | Event::DocumentEnd => break,
+                Event::MappingStart(..) | Event::SequenceStart(..)
+                    if builder.stack.len() >= MAX_DEPTH =>
+                {
+                    too_deep = Some(Builder::position(mark));
+                    break;
+                }
+                ev => builder.on_event(ev, mark),
+            }
+        }
         Index {
             positions: builder.positions,
+            too_deep,
         }
     }
 
@@ -43,6 +72,55 @@ impl Index {
             p = &p[..cut];
         }
     }
+}
+
+/// Where flow collections (`[`, `{`) first nest deeper than [`MAX_DEPTH`], in one pass that
+/// skips comments and quoted scalars. Outside any flow collection a bracket opens one only at
+/// the start of a token (`a[b` is a plain scalar); inside one, every bracket is an indicator.
+fn flow_too_deep(source: &str) -> Option<Position> {
+    let mut depth = 0usize;
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut comment = false;
+    let mut token_start = true;
+    for c in source.chars() {
+        column += 1;
+        if c == '\n' {
+            (line, column) = (line + 1, 0);
+            comment = false;
+            token_start = true;
+            // Quoted scalars may span lines; nothing else carries over.
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == '"' && c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '#' if token_start => comment = true,
+            '"' | '\'' if token_start => quote = Some(c),
+            '[' | '{' if token_start || depth > 0 => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(Position { line, column });
+                }
+            }
+            ']' | '}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+        token_start = c.is_whitespace() || (depth > 0 && "[{,:".contains(c)) || c == ':';
+    }
+    None
 }
 
 enum Frame {
@@ -143,6 +221,31 @@ mod tests {
 
     const SRC: &str =
         "a: 1\nlist:\n  - name: x\n    steps: [20, 50]\n  - name: y\nmap:\n  k.v: z\n";
+
+    #[test]
+    fn nesting_deeper_than_the_limit_stops_the_index_where_it_starts() {
+        let source = format!("a: {}", "[".repeat(40_000));
+        let idx = Index::build(&source);
+        assert_eq!(
+            idx.too_deep,
+            Some(Position {
+                line: 1,
+                column: 4 + MAX_DEPTH
+            })
+        );
+        let fine = format!(
+            "a: {}{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert_eq!(Index::build(&fine).too_deep, None);
+        // Brackets in comments, quoted scalars and plain scalars open nothing.
+        let text = format!(
+            "a: 'x{0}'\nb: \"{0}\\\"\" # {0}\nc: d{0}\n",
+            "[".repeat(100)
+        );
+        assert_eq!(Index::build(&text).too_deep, None);
+    }
 
     #[test]
     fn finds_keys_items_and_flow_sequences() {

@@ -72,16 +72,50 @@ fn invalid_summary(problems: &[Problem]) -> String {
 
 /// Reads, deserialises and validates `file`.
 pub fn load(file: &Path) -> Result<Platform, Error> {
-    let source = std::fs::read_to_string(file).map_err(|source| Error::Read {
+    let bytes = std::fs::read(file).map_err(|source| Error::Read {
         file: file.to_path_buf(),
         source,
     })?;
+    let source = utf8(file, bytes)?;
     parse(file, &source)
+}
+
+/// The file's text; bytes that are not UTF-8 are a configuration problem at their position.
+fn utf8(file: &Path, bytes: Vec<u8>) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Error::Invalid(vec![Problem {
+            file: file.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
+            path: String::new(),
+            message: format!(
+                "is not UTF-8 text (byte 0x{:02x}): save it as UTF-8",
+                bytes[valid]
+            ),
+        }])
+    })
 }
 
 /// Deserialises and validates `source`, naming `file` in problems.
 pub fn parse(file: &Path, source: &str) -> Result<Platform, Error> {
     let index = locate::Index::build(source);
+    if let Some(pos) = index.too_deep {
+        return Err(Error::Invalid(vec![Problem {
+            file: file.to_path_buf(),
+            line: Some(pos.line),
+            column: Some(pos.column),
+            path: String::new(),
+            message: format!(
+                "nests mappings and sequences deeper than {} levels",
+                locate::MAX_DEPTH
+            ),
+        }]));
+    }
     let locate = |path: String, message: String| {
         let pos = index.find(&path);
         Problem {

@@ -19,11 +19,12 @@ pub use manifest::{Key, Manifest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read the kubeconfig{}", path.as_ref().map(|p| format!(" `{}`", p.display())).unwrap_or_default())]
+    /// The cause is in the message, once.
+    #[error("{}", kubeconfig_problem(.problem))]
     Kubeconfig {
         path: Option<PathBuf>,
-        #[source]
-        source: kube::config::KubeconfigError,
+        // Not `source`: thiserror would chain it, and its text would be said twice.
+        problem: kube::config::KubeconfigError,
     },
     #[error("cannot build a client for {}", context.as_deref().map(|c| format!("context `{c}`")).unwrap_or_else(|| "the current context".into()))]
     Client {
@@ -31,6 +32,35 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Kubeconfig { .. } => Some(KUBECONFIG_HINT.into()),
+            Error::Client { .. } => None,
+        }
+    }
+}
+
+/// What to do when there is no kubeconfig to read.
+pub const KUBECONFIG_HINT: &str = "no cluster yet? `platformctl up` creates one; `platformctl \
+     doctor` checks the kubeconfig and its context (KUBECONFIG, else ~/.kube/config)";
+
+/// A kubeconfig that cannot be read, said once: kube's own text quotes the path twice and
+/// repeats its cause.
+pub fn kubeconfig_problem(e: &kube::config::KubeconfigError) -> String {
+    use kube::config::KubeconfigError as K;
+    match e {
+        K::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => {
+            format!("no kubeconfig at `{}`", path.display())
+        }
+        K::ReadConfig(io, path) => {
+            format!("cannot read the kubeconfig `{}`: {io}", path.display())
+        }
+        K::FindPath => "no kubeconfig: KUBECONFIG is not set and there is no home directory".into(),
+        other => format!("cannot read the kubeconfig: {other}"),
+    }
 }
 
 /// An Argo kind (`argoproj.io/v1alpha1`: Application, AppProject, Rollout), addressed without a
@@ -67,9 +97,9 @@ pub async fn client(path: Option<&PathBuf>, context: Option<&str>) -> Result<Cli
         Some(p) => Kubeconfig::read_from(p),
         None => Kubeconfig::read(),
     }
-    .map_err(|source| Error::Kubeconfig {
+    .map_err(|problem| Error::Kubeconfig {
         path: path.cloned(),
-        source,
+        problem,
     })?;
     let options = KubeConfigOptions {
         context: context.map(str::to_string),

@@ -24,7 +24,22 @@ pub struct Finding {
     /// `Kind/namespace/name`, or `document N` when the document has no identity.
     pub object: String,
     pub rule: &'static str,
+    pub severity: Severity,
     pub message: String,
+}
+
+/// An error fails lint (exit 1); a warning is shown and fails nothing.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Finding {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 /// A parsed document of the tree.
@@ -50,6 +65,7 @@ impl Object {
             file: self.file.clone(),
             object: self.id(),
             rule,
+            severity: policy::severity(rule),
             message: message.into(),
         }
     }
@@ -98,6 +114,7 @@ fn parse_file(file: &str, text: &str, objects: &mut Vec<Object>, findings: &mut 
             file: file.to_string(),
             object: format!("document {}", i + 1),
             rule: "schema",
+            severity: Severity::Error,
             message,
         };
         let doc = match serde_yaml::Value::deserialize(de) {

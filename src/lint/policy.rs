@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{Finding, Object};
 
 /// Rule ids, as printed in findings and documented in docs/lint.md.
-pub const RULES: [(&str, &str); 7] = [
+pub const RULES: [(&str, &str); 8] = [
     (
         "prod-replicas",
         "workloads in production environments run at least 2 replicas",
@@ -37,7 +37,22 @@ pub const RULES: [(&str, &str); 7] = [
         "env-namespace",
         "objects under envs/<env>/ live in that environment's namespace",
     ),
+    (
+        "config-secret",
+        "(warning) no ConfigMap key that names a secret (`*_PASSWORD`, `*_TOKEN`, `*SECRET*`): secrets belong in `services[].secrets`",
+    ),
 ];
+
+/// Rules whose findings are warnings: shown, and lint still passes.
+const WARNINGS: [&str; 1] = ["config-secret"];
+
+pub fn severity(rule: &str) -> super::Severity {
+    if WARNINGS.contains(&rule) {
+        super::Severity::Warning
+    } else {
+        super::Severity::Error
+    }
+}
 
 /// What policy needs to know from platform.yaml.
 pub struct Context {
@@ -73,11 +88,34 @@ pub fn check(objects: &[Object], ctx: &Context) -> Vec<Finding> {
             "Job" => containers(o, "/spec/template/spec", false, &mut out),
             "CronJob" => containers(o, "/spec/jobTemplate/spec/template/spec", false, &mut out),
             "Secret" => secret(o, &mut out),
+            "ConfigMap" => config_secrets(o, &mut out),
             "Application" => destination(o, objects, &mut out),
             _ => {}
         }
     }
     out
+}
+
+/// A ConfigMap key that names a secret: its value is in git in plain text.
+fn config_secrets(o: &Object, out: &mut Vec<Finding>) {
+    let Some(data) = o.doc.get("data").and_then(Value::as_object) else {
+        return;
+    };
+    for key in data.keys() {
+        let upper = key.to_ascii_uppercase();
+        let words: Vec<&str> = upper.split(['_', '-', '.']).collect();
+        let last = words.last().copied().unwrap_or("");
+        let secret = ["PASSWORD", "PASSWD", "TOKEN"].contains(&last)
+            || words.iter().any(|w| w.starts_with("SECRET"));
+        if secret {
+            out.push(o.finding(
+                "config-secret",
+                format!(
+                    "key `{key}` looks like a secret, and a ConfigMap is committed in plain text: create a Secret and name it under the service's `secrets` in platform.yaml"
+                ),
+            ));
+        }
+    }
 }
 
 fn env_namespace(o: &Object, ctx: &Context, out: &mut Vec<Finding>) {
@@ -250,8 +288,13 @@ fn glob(pattern: &str, value: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == value,
         Some((head, tail)) => {
-            value.starts_with(head)
-                && (0..=value.len() - head.len()).any(|i| glob(tail, &value[head.len() + i..]))
+            // Every suffix after `head`, cut at character boundaries (values are any text).
+            value.strip_prefix(head).is_some_and(|rest| {
+                rest.char_indices()
+                    .map(|(i, _)| i)
+                    .chain([rest.len()])
+                    .any(|i| glob(tail, &rest[i..]))
+            })
         }
     }
 }
@@ -264,6 +307,8 @@ mod tests {
     fn globs() {
         assert!(glob("*", "prod") && glob("prod-*", "prod-eu") && glob("prod", "prod"));
         assert!(!glob("prod", "practice") && !glob("prod-*", "prod"));
+        // Non-ASCII text in an edited tree is matched by character, not cut inside one.
+        assert!(glob("*é*", "présent") && glob("p*t", "prés€nt") && !glob("é*x", "éclair"));
     }
 
     #[test]

@@ -327,7 +327,10 @@ pub fn pod_problems(pods: &[Pod]) -> Vec<String> {
             if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
                 line.push_str(&format!(" (last exit code {}", t.exit_code));
                 if c.restart_count > 0 {
-                    line.push_str(&format!(", {} restarts", c.restart_count));
+                    line.push_str(&format!(
+                        ", {}",
+                        crate::output::counted(c.restart_count as usize, "restart")
+                    ));
                 }
                 line.push(')');
             } else if let Some(m) = w.message.as_deref().filter(|m| !m.is_empty()) {

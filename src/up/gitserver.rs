@@ -145,6 +145,17 @@ pub async fn head(project: &Path) -> Result<String, Error> {
     Ok(out.stdout.trim().to_string())
 }
 
+/// Where `project` is inside its git repository, as a path relative to the repository's root
+/// (`.` at the root); `None` outside any repository.
+pub async fn prefix(project: &Path) -> Result<Option<String>, Error> {
+    let out = git(project, &["rev-parse", "--show-prefix"], GIT_LIMIT).await?;
+    if !out.success() {
+        return Ok(None);
+    }
+    let p = out.stdout.trim().trim_end_matches('/');
+    Ok(Some(if p.is_empty() { ".".into() } else { p.into() }))
+}
+
 /// Files of the rendered tree that differ from the project's HEAD (uncommitted or untracked).
 pub async fn uncommitted(project: &Path) -> Result<Vec<String>, Error> {
     let mut args = vec!["status", "--porcelain", "--untracked-files=all", "--"];

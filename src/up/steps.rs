@@ -196,6 +196,7 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
     if settings.steps.contains(&Step::Gitops) {
         which("git")?;
         found.push("git".into());
+        source_path_in_repository(settings).await?;
         if settings.platform.gitops.local.is_some() {
             found.push(format!(
                 "HEAD {}",
@@ -339,8 +340,8 @@ async fn apply(
         .map(|a| format!("{} {}", a.key, format!("{:?}", a.action).to_lowercase()))
         .collect();
     let mut detail = format!(
-        "{} objects, {} changed{}",
-        applied.len(),
+        "{}, {} changed{}",
+        crate::output::counted(applied.len(), "object"),
         changes.len(),
         if settings.server_dry_run {
             " (server dry run)"
@@ -372,6 +373,52 @@ fn argocd_manifests(settings: &Settings) -> Result<Vec<Manifest>, BoxError> {
 /// `gitops.local` pushes the project's HEAD commit: there must be one, and the rendered tree
 /// must be in it (else Argo CD would deploy an older tree than the one on disk). Said in
 /// preflight, before anything in the cluster changes. The HEAD commit.
+/// The Applications read `gitops.path` of the repository: with the project in a git
+/// repository (the one `gitops.local` pushes, or the clone of `gitops.remote`), that must be
+/// where the project's rendered tree is in it, or Argo CD would sync a path that is not there
+/// and deploy nothing.
+async fn source_path_in_repository(settings: &Settings) -> Result<(), BoxError> {
+    let Some(prefix) = gitserver::prefix(&settings.project).await? else {
+        return Ok(());
+    };
+    let wanted = normal_path(&settings.platform.gitops.path);
+    if wanted == prefix {
+        return Ok(());
+    }
+    let set = if prefix == "." {
+        "remove `gitops.path` (the tree is at the repository's root)".to_string()
+    } else {
+        format!("set `gitops.path: {prefix}`")
+    };
+    let envs = |dir: &str| {
+        if dir == "." {
+            "envs/…".to_string()
+        } else {
+            format!("{dir}/envs/…")
+        }
+    };
+    Err(crate::exit::UsageError::new(format!(
+        "the Applications read `{}` of the repository, but the rendered tree is at `{}` in it: Argo CD would deploy nothing",
+        envs(&wanted),
+        envs(&prefix)
+    ))
+    .hint(format!("{set} in platform.yaml, then `platformctl render`, commit, and `platformctl up` again"))
+    .into())
+}
+
+/// `gitops.path` as git names a directory: `.` for the root, no leading `./` or trailing `/`.
+fn normal_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
 async fn local_source_ready(settings: &Settings) -> Result<String, BoxError> {
     let head = gitserver::head(&settings.project).await.map_err(|e| {
         crate::exit::UsageError::new(format!("gitops.local pushes your project's HEAD commit: {e}"))
@@ -597,8 +644,8 @@ async fn addons_step(
         }
     }
     let detail = format!(
-        "{} releases, {} changed, {unchanged} unchanged",
-        releases.len(),
+        "{}, {} changed, {unchanged} unchanged",
+        crate::output::counted(releases.len(), "release"),
         changes.len()
     );
     Ok(Outcome::done(changes, detail))
@@ -648,8 +695,8 @@ async fn images(
         )
         .await?;
     let detail = format!(
-        "{} images, {} already on every node",
-        builds.len(),
+        "{}, {} already on every node",
+        crate::output::counted(builds.len(), "image"),
         builds.len() - built.len()
     );
     let changes = built
@@ -797,7 +844,10 @@ async fn wait_apps(
     .await?;
     Ok(Outcome::done(
         Vec::new(),
-        format!("{} applications Synced and Healthy", apps.len()),
+        format!(
+            "{} Synced and Healthy",
+            crate::output::counted(apps.len(), "application")
+        ),
     ))
 }
 

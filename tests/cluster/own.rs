@@ -15,7 +15,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::Value;
 
 use crate::platform::test_platform_from;
-use crate::support::{self, TestResult, wait_for};
+use crate::support::{self, TestResult};
 
 /// The clusters of these tests, one at a time: each takes a whole machine's worth of
 /// controllers, and two free port ranges probed at once could overlap.
@@ -475,22 +475,21 @@ pub fn down_and_check(
         {
             return Err("Applications remain after down".to_string());
         }
+        // down waits for its namespaces as kubectl delete does: none is left Terminating.
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        wait_for(
-            "the platform's namespaces to be gone",
-            Duration::from_secs(120),
-            || async {
-                let left = namespaces
-                    .list(
-                        &ListParams::default()
-                            .labels(&format!("app.kubernetes.io/part-of={platform}")),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(left.items.is_empty())
-            },
-        )
-        .await
+        let left = namespaces
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/part-of={platform}")))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !left.items.is_empty() {
+            let names: Vec<_> = left
+                .items
+                .iter()
+                .filter_map(|n| n.metadata.name.clone())
+                .collect();
+            return Err(format!("namespaces left when down returned: {names:?}"));
+        }
+        Ok(())
     })?;
     let left = runtime.block_on(fingerprint(client, project))?;
     if !left.is_empty() {

@@ -69,3 +69,44 @@ pub fn files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `platformctl` with extra environment variables (and nothing else of this process's
+/// KUBECONFIG or PLATFORMCTL_* settings).
+pub fn platformctl_env(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_platformctl"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("PLATFORMCTL_FILE")
+        .env_remove("PLATFORMCTL_LOG")
+        .env_remove("PLATFORMCTL_MINIKUBE")
+        .env_remove("PLATFORMCTL_PROC")
+        .env_remove("PLATFORMCTL_HELM")
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// git in `dir`, with no user or system configuration; its stdout.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
