@@ -80,10 +80,14 @@ pub struct Summary {
 
 /// Lints the tree under `root` for `platform`.
 pub fn lint(root: &Path, platform: &Platform) -> std::io::Result<Summary> {
-    let tree = crate::render::read(root)?;
+    Ok(lint_tree(&crate::render::read(root)?, platform))
+}
+
+/// Lints `tree` (relative path → text, as `render` makes it or `render::read` reads it).
+pub fn lint_tree(tree: &crate::render::Tree, platform: &Platform) -> Summary {
     let mut findings = Vec::new();
     let mut objects = Vec::new();
-    for (file, text) in &tree {
+    for (file, text) in tree {
         parse_file(file, text, &mut objects, &mut findings);
     }
     let ctx = policy::Context {
@@ -100,11 +104,11 @@ pub fn lint(root: &Path, platform: &Platform) -> std::io::Result<Summary> {
             .collect(),
     };
     findings.extend(policy::check(&objects, &ctx));
-    Ok(Summary {
+    Summary {
         files: tree.len(),
         objects: objects.len(),
         findings,
-    })
+    }
 }
 
 fn parse_file(file: &str, text: &str, objects: &mut Vec<Object>, findings: &mut Vec<Finding>) {
