@@ -60,10 +60,14 @@ pub fn classify(err: &anyhow::Error) -> Code {
                 Code::Environment
             };
         }
-        if let Some(e) = cause.downcast_ref::<crate::addons::Error>()
-            && e.is_timeout()
-        {
-            return Code::TimedOut;
+        if let Some(e) = cause.downcast_ref::<crate::addons::Error>() {
+            if e.is_timeout() {
+                return Code::TimedOut;
+            }
+            // The user decides: adopt the object or turn the addon off.
+            if matches!(e, crate::addons::Error::Owned { .. }) {
+                return Code::Usage;
+            }
         }
         if let Some(e) = cause.downcast_ref::<config::Error>() {
             return match e {
@@ -80,8 +84,37 @@ pub fn classify(err: &anyhow::Error) -> Code {
     Code::Environment
 }
 
+/// Whether a cause is the API server not answering: the connection refused, reset, cut or
+/// timed out (it restarts, the cluster is stopped, the network went away).
+fn unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind as K;
+    cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+        matches!(
+            io.kind(),
+            K::ConnectionRefused
+                | K::ConnectionReset
+                | K::ConnectionAborted
+                | K::TimedOut
+                | K::BrokenPipe
+                | K::UnexpectedEof
+                | K::NotConnected
+        )
+    })
+}
+
 /// A hint for the error, if some cause in the chain carries one.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
+    let talks_to_kube = err
+        .chain()
+        .any(|c| c.is::<kube::Error>() || c.is::<crate::kube::Error>());
+    if talks_to_kube && err.chain().any(unreachable) {
+        return Some(
+            "cannot reach the cluster's API server (the connection was refused, cut or timed \
+             out): is the cluster running? `platformctl status` asks it; once it answers, run \
+             the command again: `up` picks up where it stopped"
+                .into(),
+        );
+    }
     for cause in err.chain() {
         if let Some(u) = cause.downcast_ref::<UsageError>() {
             return u.hint.clone();

@@ -34,6 +34,8 @@ pub fn of(object: &Value) -> Option<Readiness> {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(object),
         ("argoproj.io", "Rollout") => rollout(object),
         ("argoproj.io", "Application") => application(object),
+        ("apiregistration.k8s.io", "APIService") => api_service(object),
+        ("", "Endpoints") => endpoints(object),
         _ => return None,
     })
 }
@@ -173,6 +175,37 @@ fn job(j: &Value) -> Readiness {
     Waiting(format!(
         "{succeeded} of {completions} completions ({active} running)"
     ))
+}
+
+/// kube-aggregator's `Available` condition: the API server reaches the APIService's backend
+/// and its discovery answers. Not available is never final (the backend may come up).
+fn api_service(a: &Value) -> Readiness {
+    match condition(a, "Available") {
+        Some(c) if c["status"] == "True" => Ready,
+        Some(c) => Waiting(format!(
+            "not Available: {}: {}",
+            c["reason"].as_str().unwrap_or("unknown"),
+            message(c)
+        )),
+        None => Waiting("not Available yet".into()),
+    }
+}
+
+/// A Service's endpoints, as the endpoints controller keeps them: ready once one address is
+/// (what an admission webhook's Service needs before the API server can call it).
+fn endpoints(e: &Value) -> Readiness {
+    let subsets = e["subsets"].as_array().cloned().unwrap_or_default();
+    let count = |key: &str| -> usize {
+        subsets
+            .iter()
+            .map(|s| s[key].as_array().map_or(0, Vec::len))
+            .sum()
+    };
+    match (count("addresses"), count("notReadyAddresses")) {
+        (0, 0) => Waiting("no endpoint: no pod behind the Service yet".into()),
+        (0, n) => Waiting(format!("no ready endpoint ({n} not ready)")),
+        _ => Ready,
+    }
 }
 
 fn crd(c: &Value) -> Readiness {

@@ -48,11 +48,13 @@ fn every_fixture_gets_its_expected_readiness() {
     assert_eq!(
         covered,
         [
+            "APIService",
             "Application",
             "ConfigMap",
             "CustomResourceDefinition",
             "DaemonSet",
             "Deployment",
+            "Endpoints",
             "Job",
             "Rollout",
             "StatefulSet"

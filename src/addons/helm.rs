@@ -559,6 +559,14 @@ impl Helm {
         };
         if output.status.success() {
             Ok(output.stdout)
+        } else if let (Some(release), Some(conflict)) = (
+            target,
+            super::ownership::parse(&String::from_utf8_lossy(&output.stderr)),
+        ) {
+            Err(Error::Owned {
+                release: release.clone(),
+                conflict,
+            })
         } else {
             Err(Error::Failed {
                 action,

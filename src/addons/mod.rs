@@ -10,7 +10,9 @@
 //! apply engine's concern. It never prints.
 
 mod helm;
+pub mod ownership;
 mod plan;
+pub mod served;
 #[cfg(test)]
 mod upstream;
 mod values;
@@ -88,6 +90,15 @@ pub enum Error {
         target: Option<Target>,
         timeout: Duration,
     },
+    #[error(
+        "{conflict} already exists in the cluster, made by {}: release `{}` cannot install it",
+        conflict.owner,
+        release.name
+    )]
+    Owned {
+        release: Target,
+        conflict: ownership::Conflict,
+    },
     #[error("`helm {action}` printed output platformctl cannot read")]
     Output {
         action: &'static str,
@@ -103,6 +114,21 @@ impl Error {
             Error::HelmNotFound | Error::HelmNotExecutable(_) => Some(format!(
                 "install Helm 3 (https://helm.sh/docs/intro/install/), or point {HELM_ENV} at a helm binary"
             )),
+            Error::Owned { release, .. } => {
+                let key = Kind::ALL
+                    .iter()
+                    .find(|k| k.release() == release.name)
+                    .map_or("<addon>", |k| k.key());
+                Some(format!(
+                    "two ways out: adopt it, so that the release manages it from now on \
+                     (`platformctl up --adopt` gives it Helm's label \
+                     app.kubernetes.io/managed-by=Helm and the annotations \
+                     meta.helm.sh/release-name={} and meta.helm.sh/release-namespace={}); or \
+                     turn the addon off (`addons.{key}.enabled: false` in platform.yaml) and keep \
+                     what is installed",
+                    release.name, release.namespace
+                ))
+            }
             Error::Failed {
                 target: Some(t), ..
             } => Some(format!(

@@ -42,6 +42,12 @@ pub struct Args {
     /// Take over fields another field manager owns instead of stopping on the conflict.
     #[arg(long)]
     pub force_conflicts: bool,
+    /// Adopt objects an addon's chart renders that exist already without being its release's
+    /// (CRDs or an APIService installed by hand or by another tool): give them Helm's ownership
+    /// label and annotations so that the release manages them from then on. Without it, such an
+    /// object stops `up` (exit 2), naming it and its owner.
+    #[arg(long)]
+    pub adopt: bool,
     /// Print the generated logins (Argo CD, Grafana) on stdout at the end. Never logged.
     #[arg(long)]
     pub show_credentials: bool,
@@ -143,6 +149,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         dry_run,
         timeout,
         force_conflicts,
+        adopt,
         show_credentials,
         charts,
     } = args;
@@ -168,6 +175,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         steps: steps(&only, &skip)?,
         timeout,
         force_conflicts,
+        adopt,
         server_dry_run: dry_run == Some(DryRun::Server),
     };
     if dry_run == Some(DryRun::Client) {

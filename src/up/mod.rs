@@ -106,6 +106,9 @@ pub struct Settings {
     pub steps: Vec<Step>,
     pub timeout: Duration,
     pub force_conflicts: bool,
+    /// `--adopt`: objects of an addon's chart that exist without being its release's are
+    /// given to the release instead of stopping `up`.
+    pub adopt: bool,
     /// `--dry-run=server`: objects are sent with dryRun; no Helm release, Secret or image changes.
     pub server_dry_run: bool,
 }

@@ -603,6 +603,9 @@ impl Progress for NoProgress {
     fn finished(&self, _: Step, _: &super::StepReport) {}
 }
 
+/// Objects adopted per release at most, in one `up --adopt`.
+const MAX_ADOPTIONS: usize = 100;
+
 async fn addons_step(
     settings: &Settings,
     state: &mut State,
@@ -631,7 +634,27 @@ async fn addons_step(
         .await;
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    for (release, result) in releases.iter().zip(results) {
+    for (release, mut result) in releases.iter().zip(results) {
+        // --adopt: each object helm will not import is given to the release, then the release
+        // is converged again (helm names one object per refusal).
+        let mut adopted = 0;
+        while settings.adopt && adopted < MAX_ADOPTIONS {
+            let Err(addons::Error::Owned { conflict, .. }) = &result else {
+                break;
+            };
+            let client = connect(settings, state).await?;
+            addons::ownership::adopt(&client, conflict, &release.name, &release.namespace).await?;
+            progress.message(
+                Step::Addons,
+                &format!("adopted {conflict} into release `{}`", release.name),
+            );
+            changes.push(format!(
+                "{conflict} adopted into release `{}` (was {})",
+                release.name, conflict.owner
+            ));
+            adopted += 1;
+            result = helm.converge(release).await;
+        }
         match result? {
             Change::Unchanged => unchanged += 1,
             c => changes.push(format!(
@@ -643,12 +666,69 @@ async fn addons_step(
             )),
         }
     }
+    // Before Argo CD syncs anything: every release's workloads available, its webhooks and
+    // APIServices served (a first sync that races an admission webhook fails).
+    let client = connect(settings, state).await?;
+    let installed: Vec<(String, String)> = releases
+        .iter()
+        .map(|r| (r.name.clone(), r.namespace.clone()))
+        .collect();
+    let needs = addons::served::of_releases(&client, &installed).await?;
+    let waiting = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    progress.message(
+        Step::Addons,
+        &format!(
+            "waiting for {} of the addons to serve",
+            served_summary(&needs)
+        ),
+    );
+    addons::served::wait(&client, &needs, settings.timeout, &|need, readiness| {
+        let mut left = waiting.lock().unwrap_or_else(|e| e.into_inner());
+        match readiness {
+            crate::ready::Readiness::Ready => left.remove(&need.what),
+            _ => left.insert(need.what.clone()),
+        };
+        if let Some(first) = left.iter().next() {
+            progress.message(
+                Step::Addons,
+                &format!(
+                    "waiting for {first} ({readiness:?}; {} waiting)",
+                    left.len()
+                ),
+            );
+        }
+    })
+    .await?;
     let detail = format!(
-        "{}, {} changed, {unchanged} unchanged",
+        "{}, {} changed, {unchanged} unchanged; {} serving",
         crate::output::counted(releases.len(), "release"),
-        changes.len()
+        changes.len(),
+        served_summary(&needs)
     );
     Ok(Outcome::done(changes, detail))
+}
+
+/// "12 workloads, 1 webhook, 1 APIService".
+fn served_summary(needs: &[addons::served::Need]) -> String {
+    let count = |kinds: &[&str]| {
+        needs
+            .iter()
+            .filter(|n| kinds.contains(&n.key.kind.as_str()))
+            .count()
+    };
+    let mut parts = vec![crate::output::counted(
+        count(&["Deployment", "StatefulSet", "DaemonSet"]),
+        "workload",
+    )];
+    let hooks = count(&["Endpoints"]);
+    if hooks > 0 {
+        parts.push(crate::output::counted(hooks, "webhook"));
+    }
+    let apis = count(&["APIService"]);
+    if apis > 0 {
+        parts.push(crate::output::counted(apis, "APIService"));
+    }
+    parts.join(", ")
 }
 
 async fn images(

@@ -6,6 +6,7 @@
 mod addons;
 mod apply;
 mod argocd;
+mod faults;
 mod monitoring;
 mod own;
 #[path = "../common/platform.rs"]
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
     trials.extend(argocd::trials());
     trials.extend(addons::trials());
     trials.extend(up::trials());
+    trials.extend(faults::trials());
     trials.extend(workloads::trials());
     trials.extend(up_for_real::trials());
     trials.extend(readme::trials());

@@ -299,7 +299,7 @@ pub fn steps_of(run: &Run) -> Vec<(String, String, usize)> {
 pub struct Setup {
     /// (held for its drop, which stops the cluster with its chart repository and git-serve, as
     /// `_repos` removes git-serve's repositories)
-    _cluster: OwnCluster,
+    pub cluster: OwnCluster,
     pub runtime: tokio::runtime::Runtime,
     pub client: Client,
     _repos: tempfile::TempDir,
@@ -413,7 +413,7 @@ impl Setup {
             }
         }
         Ok(Setup {
-            _cluster: cluster,
+            cluster,
             runtime,
             client,
             _repos: repos,

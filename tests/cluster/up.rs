@@ -157,6 +157,29 @@ fn microservices() -> TestResult {
     down_and_check(runtime, client, project, "microservices")
 }
 
+/// The ValidatingWebhookConfiguration the ingress-nginx chart renders, made without Helm.
+async fn made_by_hand(client: &Client) -> TestResult {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let hook: ValidatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "ingress-nginx-admission"},
+        "webhooks": [{
+            "name": "validate.nginx.ingress.kubernetes.io",
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "objectSelector": {"matchLabels": {"platformctl.dev/stand-in-webhook": "never"}},
+            "clientConfig": {"service": {"namespace": "ingress-nginx", "name": "ingress-nginx-controller-admission"}},
+        }],
+    }))
+    .map_err(|e| e.to_string())?;
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .create(&Default::default(), &hook)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("creating the webhook configuration by hand: {e}"))
+}
+
 fn end_to_end() -> TestResult {
     let s = Setup::new(
         "sim-up",
@@ -199,8 +222,29 @@ fn end_to_end() -> TestResult {
         return Err(format!("the server dry run left: {left:?}"));
     }
 
-    // 1. From nothing to Synced and Healthy.
-    let first = project.must(&["up", "-o", "json", "--timeout", "3m"])?;
+    // 0b. An object of an addon's chart that someone else made (the admission webhook
+    // configuration of ingress-nginx, created here without Helm's metadata): up stops at the
+    // addons step, naming it, its owner and the two ways out (exit 2).
+    runtime.block_on(made_by_hand(client))?;
+    let refused = project.run(&["up", "-o", "json", "--timeout", "3m"])?;
+    let said = "ValidatingWebhookConfiguration `ingress-nginx-admission` already exists in the cluster, made by something other than Helm (it has no Helm ownership metadata): release `ingress-nginx` cannot install it";
+    if refused.code != Some(2)
+        || refused.json["message"] != "step `addons` failed"
+        || refused.json["causes"][0] != said
+        || !refused.json["hint"].as_str().is_some_and(|h| {
+            h.contains("`platformctl up --adopt`")
+                && h.contains("meta.helm.sh/release-name=ingress-nginx")
+                && h.contains("`addons.ingressNginx.enabled: false`")
+        })
+    {
+        return Err(format!(
+            "up over an object made by hand: exit {:?}: {}\n{}",
+            refused.code, refused.json, refused.stderr
+        ));
+    }
+
+    // 1. To Synced and Healthy, adopting that object into its release.
+    let first = project.must(&["up", "-o", "json", "--timeout", "3m", "--adopt"])?;
     eprintln!("up from nothing: {:.1} s", first.took.as_secs_f64());
     if first.json["status"] != "Applied" {
         return Err(format!("first up: status {}", first.json["status"]));
@@ -226,9 +270,28 @@ fn end_to_end() -> TestResult {
         .iter()
         .find(|(n, _, _)| n == "addons")
         .map_or(0, |s| s.2);
-    if addons != 6 {
+    let addons_step = first.json["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "addons"))
+        .cloned()
+        .unwrap_or_default();
+    let adopted = addons_step["changes"].as_array().is_some_and(|c| {
+        c.iter().any(|c| {
+            c == "ValidatingWebhookConfiguration `ingress-nginx-admission` adopted into release `ingress-nginx` (was something other than Helm (it has no Helm ownership metadata))"
+        })
+    });
+    // Before the gitops step, the addons served: every workload available, ingress-nginx's
+    // webhook backed by a ready endpoint, the metrics APIService Available.
+    let serving = addons_step["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains(" serving") && d.contains("1 webhook"));
+    if !adopted || !serving {
+        return Err(format!("the addons step: {addons_step}"));
+    }
+    // (adoption changed one release: 6 installed, and one more change line)
+    if addons != 7 {
         return Err(format!(
-            "expected 6 releases installed, got {addons}: {}",
+            "expected 6 releases installed and one adoption, got {addons} changes: {}",
             first.json
         ));
     }
