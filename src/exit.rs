@@ -84,6 +84,18 @@ pub fn classify(err: &anyhow::Error) -> Code {
     Code::Environment
 }
 
+/// Whether `err` or one of its causes is the API server not answering (see [`unreachable`]).
+pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(c) = cause {
+        if unreachable(c) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// Whether a cause is the API server not answering: the connection refused, reset, cut or
 /// timed out (it restarts, the cluster is stopped, the network went away).
 fn unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {

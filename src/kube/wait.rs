@@ -88,6 +88,21 @@ pub async fn all_ready(
     }
 }
 
+/// An error the API server recovers from on its own: it cannot be reached, or answers that it
+/// is not ready or overloaded (5xx, 429) while it starts.
+fn transient(e: &watcher::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(kube::Error::Api(s)) = c.downcast_ref::<kube::Error>()
+            && (s.code == 429 || s.code >= 500)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    crate::exit::is_unreachable(e)
+}
+
 async fn one(
     target: Target,
     last: &Mutex<BTreeMap<Key, String>>,
@@ -104,10 +119,23 @@ async fn one(
     let mut events = std::pin::pin!(watcher::watch_object(api, &name));
     let mut previous: Option<Readiness> = None;
     while let Some(event) = events.next().await {
-        let object = event.map_err(|source| Error::Watch {
-            key: key.clone(),
-            source,
-        })?;
+        // The API server went away (a restart, a lost connection): the watcher re-lists when
+        // it is back, so the wait rides it out under its timeout, saying so meanwhile.
+        // Anything else (forbidden, a kind not served) ends the wait at once.
+        let object = match event {
+            Ok(object) => object,
+            Err(e) if transient(&e) => {
+                set(Some(format!("cannot reach the API server: {e}")));
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(source) => {
+                return Err(Error::Watch {
+                    key: key.clone(),
+                    source,
+                });
+            }
+        };
         let readiness = match object {
             None => Readiness::Waiting("not created yet".into()),
             Some(o) => ready::of(&super::typed_value(&o, &key.api_version, &key.kind))

@@ -649,7 +649,7 @@ async fn addons_step(
                 &format!("adopted {conflict} into release `{}`", release.name),
             );
             changes.push(format!(
-                "{conflict} adopted into release `{}` (was {})",
+                "{conflict} adopted into release `{}`; it was made by {}",
                 release.name, conflict.owner
             ));
             adopted += 1;

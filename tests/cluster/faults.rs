@@ -24,11 +24,11 @@ pub fn trials() -> Vec<Trial> {
 /// Runs `up` and restarts the API server once its progress on stderr shows `marker`; returns
 /// up's exit code and stderr.
 fn up_with_restart(s: &Setup, marker: &str) -> Result<(Option<i32>, String, Duration), String> {
-    let log = s
-        .project
-        .dir
-        .path()
-        .join(format!("up-{}.stderr", marker.replace(' ', "-")));
+    let name: String = marker
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let log = s.project.dir.path().join(format!("{name}.stderr"));
     let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut child = s
