@@ -132,6 +132,13 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
+    // kube's client logs each failed request itself; platformctl says what failed, once, in
+    // its own words: its lines show from -vv on.
+    let default = if verbose < 2 {
+        format!("{default},kube_client=off")
+    } else {
+        default.to_string()
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PLATFORMCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -565,7 +565,7 @@ impl Helm {
         ) {
             Err(Error::Owned {
                 release: release.clone(),
-                conflict,
+                conflict: Box::new(conflict),
             })
         } else {
             Err(Error::Failed {

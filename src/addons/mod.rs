@@ -97,7 +97,7 @@ pub enum Error {
     )]
     Owned {
         release: Target,
-        conflict: ownership::Conflict,
+        conflict: Box<ownership::Conflict>,
     },
     #[error("`helm {action}` printed output platformctl cannot read")]
     Output {

@@ -88,13 +88,20 @@ pub async fn all_ready(
     }
 }
 
-/// An error the API server recovers from on its own: it cannot be reached, or answers that it
-/// is not ready or overloaded (5xx, 429) while it starts.
+/// An error the watch recovers from on its own: the API server cannot be reached, answers
+/// that it is not ready or overloaded (5xx, 429) while it starts, or, back from a restart,
+/// that the watch's resource version is gone (410: the watcher lists again).
 fn transient(e: &watcher::Error) -> bool {
+    let recovers = |code: u16| code == 410 || code == 429 || code >= 500;
+    if let watcher::Error::WatchError(status) = e
+        && recovers(status.code)
+    {
+        return true;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if let Some(kube::Error::Api(s)) = c.downcast_ref::<kube::Error>()
-            && (s.code == 429 || s.code >= 500)
+            && recovers(s.code)
         {
             return true;
         }
@@ -162,6 +169,22 @@ async fn one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_rides_out_a_restarting_api_server_and_stops_on_anything_else() {
+        let status = |code: u16| {
+            let mut s = kube::core::Status::failure("x", "y");
+            s.code = code;
+            watcher::Error::WatchError(s.boxed())
+        };
+        // Back from a restart: the resource version expired; starting: 503; overloaded: 429.
+        for code in [410, 503, 500, 429] {
+            assert!(transient(&status(code)), "{code}");
+        }
+        for code in [403, 404, 400] {
+            assert!(!transient(&status(code)), "{code}");
+        }
+    }
 
     #[test]
     fn a_timeout_says_what_each_object_waits_for() {

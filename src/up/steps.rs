@@ -688,15 +688,16 @@ async fn addons_step(
             crate::ready::Readiness::Ready => left.remove(&need.what),
             _ => left.insert(need.what.clone()),
         };
-        if let Some(first) = left.iter().next() {
-            progress.message(
-                Step::Addons,
-                &format!(
-                    "waiting for {first} ({readiness:?}; {} waiting)",
-                    left.len()
-                ),
-            );
-        }
+        let now = match readiness {
+            crate::ready::Readiness::Ready => "ready".to_string(),
+            crate::ready::Readiness::Waiting(why)
+            | crate::ready::Readiness::Paused(why)
+            | crate::ready::Readiness::Failed(why) => why.clone(),
+        };
+        progress.message(
+            Step::Addons,
+            &format!("{}: {now}; {} still waiting", need.what, left.len()),
+        );
     })
     .await?;
     let detail = format!(
