@@ -197,11 +197,15 @@ pub async fn fingerprint(
                 m.manager.as_deref() == Some("platformctl")
                     && m.operation.as_deref() == Some("Apply")
             });
+            // Not the generation: Argo CD keeps an Application's status (reconciledAt, sync
+            // and health) in the object itself, with no status subresource, so every refresh
+            // bumps it. What platformctl's apply owns, and when it last changed it, is what
+            // a no-op `up` must leave alone (a CI run saw generation 35 -> 36 with neither
+            // changed).
             out.insert(
                 format!("{kind} {}", o.metadata.name.clone().unwrap_or_default()),
                 format!(
-                    "{:?} {:?}",
-                    o.metadata.generation,
+                    "{:?}",
                     entry.map(|m| (
                         format!("{:?}", m.time),
                         m.fields_v1.as_ref().map(|f| f.0.to_string())
