@@ -100,6 +100,19 @@ pub fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
 /// timed out (it restarts, the cluster is stopped, the network went away).
 fn unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind as K;
+    // The connection went away mid-request ("connection closed before message completed"): an
+    // API server that stops closes its connections without an I/O error.
+    if let Some(h) = cause.downcast_ref::<hyper::Error>()
+        && (h.is_incomplete_message() || h.is_closed() || h.is_canceled() || h.is_timeout())
+    {
+        return true;
+    }
+    if cause
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(|e| e.is_connect())
+    {
+        return true;
+    }
     cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
         matches!(
             io.kind(),
