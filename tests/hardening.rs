@@ -29,6 +29,15 @@ fn with_config(config: &str, args: &[&str]) -> (tempfile::TempDir, Run) {
     (dir, run)
 }
 
+/// Renders `config` in a scratch directory and lints the tree: both must pass.
+fn rendered_and_linted(config: &str) -> tempfile::TempDir {
+    let (dir, run) = with_config(config, &["render"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let lint = platformctl(dir.path(), &["lint"]);
+    assert_eq!(lint.code, 0, "{}", lint.transcript());
+    dir
+}
+
 /// `render` refuses `config` with exit 2, naming `path` at a line and saying `message`, and
 /// writes nothing but platform.yaml.
 fn refused(config: &str, path: &str, message: &str) {
@@ -208,10 +217,7 @@ fn valid_names_that_yaml_reads_as_other_types_render_into_a_tree_lint_accepts() 
             "\"true\": \"false\"\n      \"1e3\": \"0x1F\"",
         ),
     ]);
-    let (dir, run) = with_config(&config, &["render"]);
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let lint = platformctl(dir.path(), &["lint"]);
-    assert_eq!(lint.code, 0, "{}", lint.transcript());
+    let dir = rendered_and_linted(&config);
     let mut checked = 0;
     for file in files(dir.path()) {
         if !file.ends_with(".yaml") || file == "platform.yaml" {
@@ -244,10 +250,7 @@ fn images_pinned_by_digest_and_kubernetes_quantities_are_valid() {
             "memory: 1e8 }\n      limits: { cpu: 500m, memory: 1Pi }",
         ),
     ]);
-    let (dir, run) = with_config(&config, &["render"]);
-    assert_eq!(run.code, 0, "{}", run.transcript());
-    let lint = platformctl(dir.path(), &["lint"]);
-    assert_eq!(lint.code, 0, "{}", lint.transcript());
+    let dir = rendered_and_linted(&config);
     let rollout = |env: &str| -> serde_yaml::Value {
         let text = std::fs::read_to_string(
             dir.path()

@@ -125,14 +125,7 @@ fn split_chart(chart: &str) -> (&str, &str) {
     chart
         .match_indices('-')
         .map(|(i, _)| (&chart[..i], &chart[i + 1..]))
-        .find(|(_, version)| {
-            let core = version.split(['-', '+']).next().unwrap_or("");
-            let parts: Vec<&str> = core.split('.').collect();
-            parts.len() == 3
-                && parts
-                    .iter()
-                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-        })
+        .find(|(_, version)| crate::config::is_semver(version))
         .unwrap_or((chart, ""))
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use super::model::*;
 use values::*;
-pub use values::{chart_repository, duration_seconds};
+pub use values::{chart_repository, duration_seconds, is_semver};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
@@ -25,6 +25,19 @@ pub struct Problem {
 pub(super) struct Problems(Vec<Problem>);
 
 impl Problems {
+    /// `value` is the first of its kind in `seen`; a repeat is a problem at `path`.
+    pub(super) fn unique<'a>(
+        &mut self,
+        seen: &mut BTreeSet<&'a str>,
+        path: String,
+        value: &'a str,
+        message: impl FnOnce() -> String,
+    ) {
+        if !seen.insert(value) {
+            self.add(path, message());
+        }
+    }
+
     pub(super) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem {
             path: path.into(),
@@ -60,12 +73,9 @@ pub fn validate(p: &Platform) -> Vec<Problem> {
     }
     for (i, s) in p.services.iter().enumerate() {
         let at = format!("services[{i}]");
-        if !names.insert(s.name.as_str()) {
-            out.add(
-                format!("{at}.name"),
-                format!("duplicate service name `{}`", s.name),
-            );
-        }
+        out.unique(&mut names, format!("{at}.name"), s.name.as_str(), || {
+            format!("duplicate service name `{}`", s.name)
+        });
         services::service(&mut out, &at, s, &envs);
     }
     operations::slos(&mut out, p);
@@ -245,21 +255,20 @@ fn environments(out: &mut Problems, envs: &[Environment]) {
         let at = format!("environments[{i}]");
         dns_label(out, &format!("{at}.name"), &e.name, 63);
         dns_label(out, &format!("{at}.namespace"), &e.namespace, 63);
-        if !names.insert(e.name.as_str()) {
-            out.add(
-                format!("{at}.name"),
-                format!("duplicate environment name `{}`", e.name),
-            );
-        }
-        if !namespaces.insert(e.namespace.as_str()) {
-            out.add(
-                format!("{at}.namespace"),
+        out.unique(&mut names, format!("{at}.name"), e.name.as_str(), || {
+            format!("duplicate environment name `{}`", e.name)
+        });
+        out.unique(
+            &mut namespaces,
+            format!("{at}.namespace"),
+            e.namespace.as_str(),
+            || {
                 format!(
                     "namespace `{}` is already used by another environment",
                     e.namespace
-                ),
-            );
-        }
+                )
+            },
+        );
         if e.replicas == 0 {
             out.add(format!("{at}.replicas"), "must be at least 1");
         }

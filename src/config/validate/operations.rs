@@ -67,12 +67,9 @@ pub(super) fn chaos(out: &mut Problems, p: &Platform) {
     for (i, c) in p.chaos.iter().enumerate() {
         let at = format!("chaos[{i}]");
         dns_label(out, &format!("{at}.name"), &c.name, 57);
-        if !names.insert(c.name.as_str()) {
-            out.add(
-                format!("{at}.name"),
-                format!("duplicate experiment name `{}`", c.name),
-            );
-        }
+        out.unique(&mut names, format!("{at}.name"), c.name.as_str(), || {
+            format!("duplicate experiment name `{}`", c.name)
+        });
         find_service(out, &format!("{at}.service"), p, &c.service);
         find_env(out, &format!("{at}.environment"), p, &c.environment);
         let needs_value = matches!(
@@ -121,12 +118,9 @@ pub(super) fn load(out: &mut Problems, p: &Platform) {
     for (i, l) in p.load.iter().enumerate() {
         let at = format!("load[{i}]");
         dns_label(out, &format!("{at}.name"), &l.name, 63);
-        if !names.insert(l.name.as_str()) {
-            out.add(
-                format!("{at}.name"),
-                format!("duplicate load test name `{}`", l.name),
-            );
-        }
+        out.unique(&mut names, format!("{at}.name"), l.name.as_str(), || {
+            format!("duplicate load test name `{}`", l.name)
+        });
         let svc = find_service(out, &format!("{at}.service"), p, &l.service);
         find_env(out, &format!("{at}.environment"), p, &l.environment);
         http_path(out, &format!("{at}.path"), &l.path);

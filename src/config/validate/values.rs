@@ -176,7 +176,8 @@ pub fn duration_seconds(v: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(scale)
 }
 
-pub(super) fn is_semver(v: &str) -> bool {
+/// `1.2.3`, with an optional pre-release or build suffix: an exact chart version.
+pub fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3
