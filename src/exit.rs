@@ -69,6 +69,9 @@ pub fn classify(err: &anyhow::Error) -> Code {
                 return Code::Usage;
             }
         }
+        if let Some(crate::prom::Error::Url { .. }) = cause.downcast_ref::<crate::prom::Error>() {
+            return Code::Usage;
+        }
         if let Some(e) = cause.downcast_ref::<config::Error>() {
             return match e {
                 config::Error::Invalid(_) => Code::Usage,

@@ -15,14 +15,17 @@ pub mod doctor;
 pub mod down;
 pub mod exit;
 pub mod init;
+pub mod junit;
 pub mod kube;
 pub mod lint;
 pub mod output;
 pub mod prom;
 pub mod ready;
 pub mod render;
+pub mod slo;
 pub mod status;
 pub mod up;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -122,6 +125,8 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Up(args) => cli::up::run(&ctx, args).await,
         Command::Status(args) => cli::status::run(&ctx, args).await,
         Command::Down(args) => cli::down::run(&ctx, args).await,
+        Command::Validate(args) => cli::validate::run(&ctx, args).await,
+        Command::Slo(args) => cli::slo::run(&ctx, args).await,
     }
 }
 

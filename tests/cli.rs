@@ -24,6 +24,9 @@ fn help_tree() {
         &["status", "--help"],
         &["down", "--help"],
         &["doctor", "--help"],
+        &["validate", "--help"],
+        &["slo", "--help"],
+        &["slo", "status", "--help"],
     ] {
         let run = platformctl(dir.path(), args);
         assert_eq!(run.code, 0, "{args:?}");
@@ -1158,4 +1161,93 @@ fn up_charts_must_be_a_chart_repository_url() {
         run.stderr
     );
     assert_eq!(files(dir.path()), vec!["platform.yaml"], "nothing written");
+}
+
+/// A kubeconfig whose API server is a closed loopback port.
+fn unreachable_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+    )
+    .expect("write");
+    path
+}
+
+#[test]
+fn validate_and_slo_status_exit_2_on_bad_usage_and_3_when_the_cluster_is_unreachable() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), base_config()).expect("write");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let env = [("KUBECONFIG", kubeconfig.as_path())];
+    let run = |args: &[&str]| platformctl_env(dir.path(), args, &env);
+
+    let unknown = run(&["validate", "--driver", "existing", "--env", "staging"]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert_eq!(
+        unknown.stderr,
+        "error: platform.yaml has no environment `staging`\nhint: its environments: dev, prod\n"
+    );
+    let unknown = run(&[
+        "slo",
+        "status",
+        "--driver",
+        "existing",
+        "--service",
+        "billing",
+    ]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no service `billing`"),
+        "{}",
+        unknown.stderr
+    );
+    assert_eq!(run(&["slo", "status", "--env", "staging"]).code, 2);
+    assert_eq!(run(&["slo"]).code, 2, "a subcommand is required");
+    let bad_url = run(&[
+        "slo",
+        "status",
+        "--driver",
+        "existing",
+        "--prometheus-url",
+        "prometheus:9090",
+    ]);
+    assert_eq!(bad_url.code, 2, "{}", bad_url.stderr);
+    assert!(
+        bad_url
+            .stderr
+            .contains("`prometheus:9090` is not a usable Prometheus address"),
+        "{}",
+        bad_url.stderr
+    );
+
+    for args in [
+        &["validate", "--driver", "existing"][..],
+        &["slo", "status", "--driver", "existing"],
+        &["validate", "--driver", "existing", "-o", "json"],
+        &["validate", "--driver", "existing", "--junit", "v.xml"],
+    ] {
+        let down = run(args);
+        assert_eq!(down.code, 3, "{args:?}: {}", down.stderr);
+        assert!(
+            down.stderr
+                .contains("hint: cannot reach the cluster's API server"),
+            "{args:?}: {}",
+            down.stderr
+        );
+    }
+    let json = run(&["validate", "--driver", "existing", "-o", "json"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&json.stdout).expect("a JSON error report");
+    assert_eq!(report["kind"], "Error", "{report}");
+    // No SLOs to ask about: nothing to reach, exit 0.
+    let none = platformctl_env(
+        dir.path(),
+        &["slo", "status", "--driver", "existing", "--env", "dev"],
+        &env,
+    );
+    assert_eq!(none.code, 0, "{}", none.stderr);
+    assert!(none.stdout.starts_with("no SLOs"), "{}", none.stdout);
+    // A JUnit file is not written when the run could not ask.
+    assert!(!dir.path().join("v.xml").exists());
 }

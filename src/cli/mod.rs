@@ -6,8 +6,10 @@ pub mod down;
 pub mod init;
 pub mod lint;
 pub mod render;
+pub mod slo;
 pub mod status;
 pub mod up;
+pub mod validate;
 
 use std::path::PathBuf;
 
@@ -93,6 +95,8 @@ pub enum Command {
     /// be reached is a warning). Every finding that is not fine comes with a fix. Changes
     /// nothing. Exits 1 when a finding is an error; warnings alone exit 0.
     Doctor(doctor::Args),
+    Validate(validate::Args),
+    Slo(slo::Args),
 }
 
 /// What every command gets besides its own arguments.

@@ -8,11 +8,13 @@ use crate::output::{Outcome, Report};
 /// Show the platform on one screen: nodes, addons against their pins, Argo CD applications per
 /// environment (sync and health, and why one is not Synced and Healthy), rollouts with phase,
 /// ready replicas, canary step and weight, and the Prometheus targets of each of the platform's
-/// ServiceMonitors (asked of the kube-prometheus-stack Prometheus through a port-forward).
+/// ServiceMonitors and the error budget left of each SLO (asked of the kube-prometheus-stack
+/// Prometheus through a port-forward).
 ///
 /// Reads only. Exits 0 whatever it finds; `-o json` gives a `StatusReport` whose `status` is
-/// `Healthy` or `Degraded` (a scrape pool with a target down is Degraded; one Prometheus could
-/// not be asked about reads `unknown` and is left to `validate`).
+/// `Healthy` or `Degraded` (a scrape pool with a target down or a spent error budget is
+/// Degraded; what Prometheus could not be asked about reads `unknown` and is left to
+/// `validate`).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -93,6 +95,20 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         text.push_str(line.trim_end());
         text.push('\n');
     }
+    if !status.slos.is_empty() {
+        text.push_str("SLOS (error budget left)\n");
+    }
+    for s in &status.slos {
+        let left = s
+            .budget_remaining
+            .map_or("-".to_string(), |b| format!("{:.1}%", b * 100.0));
+        let line = format!(
+            "  {:<8} {:<32} {:<9} {:<7} {}",
+            s.environment, s.name, s.state, left, s.message
+        );
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
     let healthy = status.healthy();
     Ok(Outcome {
         code: Code::Success,
@@ -105,6 +121,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
                 "applications": status.apps,
                 "rollouts": status.rollouts,
                 "targets": status.targets,
+                "slos": status.slos,
             }),
             text,
         },

@@ -9,6 +9,7 @@
 //! owns the loop and its deadline.
 
 pub mod alertmanager;
+pub mod connect;
 mod http;
 pub mod query;
 pub mod rules;
@@ -356,6 +357,15 @@ impl Client {
     /// The Alertmanagers Prometheus sends alerts to.
     pub async fn alertmanagers(&self) -> Result<Alertmanagers, Error> {
         self.get("/api/v1/alertmanagers", &[]).await.map(|a| a.data)
+    }
+
+    /// Whether some target exposes `metric` (`/api/v1/metadata`: the `# TYPE`/`# HELP` lines
+    /// scraped, which a target writes before it has a sample of the metric).
+    pub async fn exposed(&self, metric: &str) -> Result<bool, Error> {
+        let answer: Answer<std::collections::BTreeMap<String, serde_json::Value>> = self
+            .get("/api/v1/metadata", &[("metric", metric), ("limit", "1")])
+            .await?;
+        Ok(answer.data.contains_key(metric))
     }
 
     /// `GET path`, through Prometheus' envelope: its error answer becomes [`Error::Api`], a

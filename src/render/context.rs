@@ -5,17 +5,7 @@ use serde::Serialize;
 
 use crate::config::{self, ChaosAction, ChaosMode};
 
-/// Windows of the SLI recording rules; the SLO window is added when it is not one of them.
-const SLI_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
-
-/// Multi-window multi-burn-rate alerts for a 30-day budget (SRE workbook, table 5-8):
-/// severity, long window, short window, burn-rate factor.
-const BURN_ALERTS: [(&str, &str, &str, f64); 4] = [
-    ("page", "1h", "5m", 14.4),
-    ("page", "6h", "30m", 6.0),
-    ("ticket", "1d", "2h", 3.0),
-    ("ticket", "3d", "6h", 1.0),
-];
+use crate::slo::spec::{BURN_ALERTS, SLI_WINDOWS};
 
 #[derive(Serialize)]
 pub struct Platform<'a> {

@@ -69,6 +69,51 @@ pub struct RolloutRow {
     pub replicas: i64,
 }
 
+/// An SLO's error budget now.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SloRow {
+    pub environment: String,
+    pub name: String,
+    /// `Met`, `Exhausted`, `NoData`, or `Unknown` when Prometheus could not be asked.
+    pub state: String,
+    /// The share of the window's budget left.
+    pub budget_remaining: Option<f64>,
+    pub window: String,
+    /// "31m of 43m12s left in 30d", or why there is no figure.
+    pub message: String,
+}
+
+fn slo_row(s: &crate::slo::Status) -> SloRow {
+    SloRow {
+        environment: s.spec.environment.clone(),
+        name: s.spec.name.clone(),
+        state: format!("{:?}", s.state),
+        budget_remaining: s.budget.as_ref().map(|b| b.remaining),
+        window: s.spec.window.clone(),
+        message: match &s.budget {
+            Some(b) => format!(
+                "{} of {} left in {}",
+                crate::slo::duration(b.remaining_seconds),
+                crate::slo::duration(b.total_seconds),
+                s.spec.window
+            ),
+            None => s.reason.clone(),
+        },
+    }
+}
+
+fn unknown_slo(s: &crate::slo::Spec, why: &str) -> SloRow {
+    SloRow {
+        environment: s.environment.clone(),
+        name: s.name.clone(),
+        state: "Unknown".into(),
+        budget_remaining: None,
+        window: s.window.clone(),
+        message: why.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub nodes: Vec<NodeRow>,
@@ -76,6 +121,7 @@ pub struct Status {
     pub apps: Vec<AppRow>,
     pub rollouts: Vec<RolloutRow>,
     pub targets: Vec<TargetRow>,
+    pub slos: Vec<SloRow>,
 }
 
 impl Status {
@@ -97,6 +143,7 @@ impl Status {
                 .targets
                 .iter()
                 .all(|t| t.total.is_none() || t.healthy())
+            && self.slos.iter().all(|s| s.state != "Exhausted")
     }
 }
 
@@ -159,10 +206,40 @@ pub async fn collect(
         });
     }
     // (Prometheus' port-forward is the slowest: asked beside the two lists)
-    let (apps, rollouts, targets) = tokio::join!(
+    let monitoring = async {
+        let kps = platform
+            .addons
+            .kube_prometheus_stack
+            .as_ref()
+            .is_some_and(|a| a.enabled);
+        if !kps {
+            return (Vec::new(), Vec::new());
+        }
+        let namespace = addons::namespace(platform, addons::Kind::KubePrometheusStack);
+        let prometheus = crate::prom::connect::prometheus(client, namespace, None)
+            .await
+            .map_err(|e| format!("Prometheus in namespace `{namespace}` cannot be asked: {e}"));
+        let specs = crate::slo::specs(platform);
+        let (targets, slos) =
+            tokio::join!(scrape::rows(platform, client, Some(&prometheus)), async {
+                match &prometheus {
+                    Ok(p) if !specs.is_empty() => match crate::slo::collect(p, &specs).await {
+                        Ok(s) => s.iter().map(slo_row).collect(),
+                        Err(e) => specs
+                            .iter()
+                            .map(|s| unknown_slo(s, &e.to_string()))
+                            .collect(),
+                    },
+                    Ok(_) => Vec::new(),
+                    Err(e) => specs.iter().map(|s| unknown_slo(s, e)).collect(),
+                }
+            });
+        (targets, slos)
+    };
+    let (apps, rollouts, (targets, slos)) = tokio::join!(
         apps(platform, client),
         rollouts(platform, client),
-        scrape::rows(platform, client)
+        monitoring
     );
     let (apps, rollouts) = (apps?, rollouts?);
     Ok(Status {
@@ -171,6 +248,7 @@ pub async fn collect(
         apps,
         rollouts,
         targets,
+        slos,
     })
 }
 
@@ -482,6 +560,7 @@ mod tests {
             apps: vec![],
             rollouts: vec![],
             targets,
+            slos: vec![],
         };
         assert!(status(vec![row(Some(3), Some(3))]).healthy());
         assert!(!status(vec![row(Some(2), Some(3))]).healthy());

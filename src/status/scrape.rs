@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::addons::{self, Kind};
 use crate::config::Platform;
-use crate::kube::portforward::Backend;
 use crate::prom;
 
 #[derive(Debug, Clone, Serialize)]
@@ -48,15 +47,14 @@ fn service_monitors() -> ApiResource {
 /// One row per endpoint of each of the platform's ServiceMonitors; none without the
 /// kube-prometheus-stack addon or its CRD. Never an error: what cannot be read says so in the
 /// rows' message.
-pub async fn rows(platform: &Platform, client: &Client) -> Vec<TargetRow> {
-    let enabled = platform
-        .addons
-        .kube_prometheus_stack
-        .as_ref()
-        .is_some_and(|a| a.enabled);
-    if !enabled {
+pub async fn rows(
+    platform: &Platform,
+    client: &Client,
+    prometheus: Option<&Result<prom::Client, String>>,
+) -> Vec<TargetRow> {
+    let Some(prometheus) = prometheus else {
         return Vec::new();
-    }
+    };
     let namespace = addons::namespace(platform, Kind::KubePrometheusStack);
     let lp = ListParams::default().labels(&format!(
         "app.kubernetes.io/part-of={}",
@@ -87,17 +85,11 @@ pub async fn rows(platform: &Platform, client: &Client) -> Vec<TargetRow> {
     if rows.is_empty() {
         return rows;
     }
-    let asked = async {
-        let prometheus = prom::Client::via_port_forward(
-            client,
-            namespace,
-            &Backend::Service(prom::SERVICE.into()),
-            prom::PORT,
-        )
-        .await?;
-        prometheus.targets().await
+    let asked = match prometheus {
+        Ok(p) => p.targets().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
     };
-    match asked.await {
+    match asked {
         Ok(targets) => {
             for row in &mut rows {
                 let mine: Vec<&prom::Target> = targets

@@ -8,6 +8,7 @@ mod apply;
 mod argocd;
 mod faults;
 mod monitoring;
+mod operate;
 mod own;
 #[path = "../common/platform.rs"]
 mod platform;

@@ -26,8 +26,10 @@ use platformctl::prom::{self, Data};
 use serde_json::{Value, json};
 
 use crate::monitoring::{self, Serving};
+use crate::operate;
 use crate::own::{
-    Gitops, Setup, all_ready, argo, down_and_check, fingerprint, one_at_a_time, status_is_healthy,
+    Gitops, Project, Setup, all_ready, argo, down_and_check, fingerprint, one_at_a_time,
+    status_is_healthy,
 };
 use crate::support::{TestResult, wait_for};
 
@@ -124,7 +126,10 @@ fn for_real() -> TestResult {
     }
     status_is_healthy(project, 2, 2)?;
 
-    runtime.block_on(serving_scraped_analysed_alerting(client))?;
+    runtime.block_on(serving_scraped_analysed_alerting(client, project))?;
+
+    // Planted faults fail their checks; undone before down.
+    runtime.block_on(operate::planted_faults_fail_their_checks(client, project))?;
 
     // 4. down --keep-cluster leaves nothing behind (the git server's namespace too).
     down_and_check(runtime, client, project, "customer-platform")
@@ -159,7 +164,7 @@ async fn synced_from_the_server(client: &Client, head: &str) -> TestResult {
     Ok(())
 }
 
-async fn serving_scraped_analysed_alerting(client: &Client) -> TestResult {
+async fn serving_scraped_analysed_alerting(client: &Client, project: &Project) -> TestResult {
     // Every prod pod answers on its own pod IP.
     let pods = monitoring::serving(client, "prod", "customer-api", 8080, 3).await?;
     for addr in &pods.addrs {
@@ -170,9 +175,11 @@ async fn serving_scraped_analysed_alerting(client: &Client) -> TestResult {
     }
     let prometheus = monitoring::prometheus(client, "monitoring").await?;
     monitoring::scraped_per_pod(&prometheus, "prod", "customer-api", &pods).await?;
-    monitoring::requests_counted(&prometheus, "prod", &pods).await?;
     monitoring::slo_rules_healthy(&prometheus, "customer-api").await?;
+    operate::slo_without_traffic_has_no_data(project)?;
+    monitoring::requests_counted(&prometheus, "prod", &pods).await?;
     analysis_measures_real_values(client, &prometheus, &pods).await?;
+    operate::validate_passes(project).await?;
     let secret = Api::<Secret>::namespaced(client.clone(), "prod")
         .get("customer-api-admin")
         .await
@@ -184,7 +191,8 @@ async fn serving_scraped_analysed_alerting(client: &Client) -> TestResult {
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .ok_or("Secret prod/customer-api-admin has no ADMIN_TOKEN")?;
     monitoring::fast_burn_reaches_alertmanager(client, "monitoring", &prometheus, &pods, &token)
-        .await
+        .await?;
+    operate::slo_after_errors_is_exhausted_and_paging(project)
 }
 
 /// The rendered AnalysisTemplate, run once by the real Rollouts controller against the stable
