@@ -606,6 +606,50 @@ impl Alerting {
     pub fn receiver(&self, name: &str) -> Option<&Receiver> {
         self.receivers.iter().find(|r| r.name == name)
     }
+
+    /// The receivers that the routes taking `env`'s alerts name, in the order of `receivers`:
+    /// what `env`'s AlertmanagerConfig holds, and whose Secrets `up` creates in its namespace.
+    pub fn receivers_in(&self, env: &Environment) -> Vec<&Receiver> {
+        self.receivers
+            .iter()
+            .filter(|r| {
+                self.routes
+                    .iter()
+                    .any(|route| route.applies_to(env) && route.receivers.contains(&r.name))
+            })
+            .collect()
+    }
+}
+
+/// What a receiver reads from a Secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretUse {
+    SlackWebhookUrl,
+    SmtpPassword,
+}
+
+impl Receiver {
+    /// The Secret keys this receiver reads: (Secret name, key, what the value is).
+    pub fn secret_keys(&self) -> Vec<(&str, &str, SecretUse)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.slack {
+            out.push((
+                s.webhook_secret.as_str(),
+                s.webhook_secret_key.as_str(),
+                SecretUse::SlackWebhookUrl,
+            ));
+        }
+        if let Some(e) = &self.email
+            && let Some(name) = &e.password_secret
+        {
+            out.push((
+                name.as_str(),
+                e.password_secret_key.as_str(),
+                SecretUse::SmtpPassword,
+            ));
+        }
+        out
+    }
 }
 
 mod defaults {

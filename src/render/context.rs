@@ -363,9 +363,8 @@ fn alerting<'a>(a: &'a config::Alerting, env: &'a config::Environment) -> Option
         return None;
     }
     let receivers = a
-        .receivers
-        .iter()
-        .filter(|r| routes.iter().any(|route| route.receiver == r.name))
+        .receivers_in(env)
+        .into_iter()
         .map(|r| Receiver {
             name: &r.name,
             slack: r.slack.as_ref().map(|s| Slack {

@@ -39,7 +39,11 @@ pub(super) fn check(out: &mut Problems, p: &Platform) {
             (Some(s), None) => slack(out, &format!("{at}.slack"), s),
             (None, Some(e)) => email(out, &format!("{at}.email"), e),
         }
-        for (key, secret) in secrets(r) {
+        for (secret, _, used) in r.secret_keys() {
+            let key = match used {
+                SecretUse::SlackWebhookUrl => "slack.webhookSecret",
+                SecretUse::SmtpPassword => "email.passwordSecret",
+            };
             if let Some(s) = p
                 .services
                 .iter()
@@ -54,6 +58,20 @@ pub(super) fn check(out: &mut Problems, p: &Platform) {
                 );
             }
         }
+    }
+    let alertmanager_off = p
+        .addons
+        .kube_prometheus_stack
+        .as_ref()
+        .and_then(|kps| kps.values.get("alertmanager"))
+        .and_then(|am| am.get("enabled"))
+        .and_then(serde_yaml::Value::as_bool)
+        == Some(false);
+    if alertmanager_off && !a.routes.is_empty() {
+        out.add(
+            "addons.kubePrometheusStack.values.alertmanager.enabled",
+            "`alerting.routes` are delivered by the chart's Alertmanager: leave it enabled",
+        );
     }
     let monitored: Vec<&str> = p
         .environments
@@ -126,20 +144,6 @@ pub(super) fn check(out: &mut Problems, p: &Platform) {
             }
         }
     }
-}
-
-/// The Secrets a receiver names, with the key path that names each.
-fn secrets(r: &Receiver) -> Vec<(&'static str, &str)> {
-    let mut out = Vec::new();
-    if let Some(s) = &r.slack {
-        out.push(("slack.webhookSecret", s.webhook_secret.as_str()));
-    }
-    if let Some(e) = &r.email
-        && let Some(name) = &e.password_secret
-    {
-        out.push(("email.passwordSecret", name.as_str()));
-    }
-    out
 }
 
 fn slack(out: &mut Problems, at: &str, s: &SlackReceiver) {
@@ -515,6 +519,30 @@ mod tests {
                 "alerting.routes[0].environments[0]",
                 "alerting.routes[0].receivers[1]",
             ]
+        );
+    }
+
+    #[test]
+    fn routes_need_the_charts_alertmanager() {
+        let base = include_str!("../../../platform.yaml").replace(
+            "    version: 81.4.3\n",
+            "    version: 81.4.3\n    values:\n      alertmanager: {enabled: false}\n",
+        );
+        let source = format!("{base}\nalerting:\n{VALID}");
+        let Err(crate::config::Error::Invalid(ps)) =
+            crate::config::parse(std::path::Path::new("platform.yaml"), &source)
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(ps.len(), 1, "{ps:?}");
+        assert_eq!(
+            ps[0].path,
+            "addons.kubePrometheusStack.values.alertmanager.enabled"
+        );
+        assert_eq!(
+            ps[0].line,
+            Some(25),
+            "the line of `alertmanager: {{enabled: false}}`"
         );
     }
 
