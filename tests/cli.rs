@@ -475,7 +475,7 @@ const INVALID: &[Case] = &[
     (
         "unknown top-level key",
         &[("services:", "servics:")],
-        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`",
+        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`, `alerting`",
     ),
     (
         "unknown nested key",
