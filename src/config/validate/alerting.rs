@@ -522,6 +522,36 @@ mod tests {
         );
     }
 
+    /// `init` writes the reference platform.yaml, whose commented `alerting` example must stay
+    /// valid.
+    #[test]
+    fn the_commented_example_in_the_reference_platform_is_valid_uncommented() {
+        let base = include_str!("../../../platform.yaml");
+        let at = base.find("\n# alerting:\n").expect("the commented example");
+        let example: String = base[at + 1..]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let p = crate::config::parse(
+            std::path::Path::new("platform.yaml"),
+            &format!("{}{example}", &base[..at + 1]),
+        )
+        .expect("valid once uncommented");
+        assert_eq!(p.alerting.receivers.len(), 2);
+        assert_eq!(p.alerting.routes.len(), 2);
+        let prod = p.environment("prod").expect("prod");
+        assert_eq!(p.alerting.receivers_in(prod).len(), 2);
+        assert!(
+            crate::config::parse(std::path::Path::new("platform.yaml"), base)
+                .expect("valid")
+                .alerting
+                .routes
+                .is_empty(),
+            "the reference platform itself routes nothing: `up` needs no receiver Secret files"
+        );
+    }
+
     #[test]
     fn routes_need_the_charts_alertmanager() {
         let base = include_str!("../../../platform.yaml").replace(
