@@ -598,7 +598,7 @@ impl AlertRoute {
             && self
                 .environments
                 .as_ref()
-                .is_none_or(|names| names.iter().any(|n| *n == env.name))
+                .is_none_or(|names| names.contains(&env.name))
     }
 }
 
