@@ -478,7 +478,7 @@ const INVALID: &[Case] = &[
     (
         "unknown top-level key",
         &[("services:", "servics:")],
-        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`",
+        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`, `alerting`",
     ),
     (
         "unknown nested key",
@@ -1250,4 +1250,91 @@ fn validate_and_slo_status_exit_2_on_bad_usage_and_3_when_the_cluster_is_unreach
     assert!(none.stdout.starts_with("no SLOs"), "{}", none.stdout);
     // A JUnit file is not written when the run could not ask.
     assert!(!dir.path().join("v.xml").exists());
+}
+
+fn alerting_fixture() -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/alerting/platform.yaml"))
+        .expect("the alerting fixture")
+}
+
+#[test]
+fn render_refuses_a_route_to_an_unknown_receiver_with_its_key_path_and_line() {
+    let dir = scratch();
+    let config = alerting_fixture().replacen(
+        "receivers: [oncall-slack, team-email]",
+        "receivers: [pager, team-email]",
+        1,
+    );
+    let (line, column) = config
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find("[pager").map(|c| (i + 1, c + 2)))
+        .expect("edited");
+    std::fs::write(dir.path().join("platform.yaml"), &config).expect("write");
+    let run = platformctl(dir.path(), &["render"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr.lines().take(2).collect::<Vec<_>>(),
+        [
+            "error: `platform.yaml` is invalid (1 problem)".to_string(),
+            format!(
+                "  platform.yaml:{line}:{column}: alerting.routes[0].receivers[0]: unknown receiver `pager` (receivers: oncall-slack, team-email, unused)"
+            ),
+        ],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(files(dir.path()), ["platform.yaml"], "nothing written");
+}
+
+#[test]
+fn up_refuses_missing_receiver_secret_files_before_touching_the_cluster() {
+    let dir = scratch();
+    std::fs::write(dir.path().join("platform.yaml"), alerting_fixture()).expect("write");
+    assert_eq!(platformctl(dir.path(), &["-q", "render"]).code, 0);
+    let unreachable = [("KUBECONFIG", Path::new("/nonexistent/kubeconfig"))];
+    let up = ["up", "--driver", "existing", "--skip", "addons,gitops"];
+    let run = platformctl_env(dir.path(), &up, &unreachable);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    for want in [
+        "alert receivers need Secret values platformctl cannot generate (3 problems)",
+        "Secret `prod/alerting-slack` has no source: write `.platformctl/secrets/prod/alerting-slack.env` or `.platformctl/secrets/alerting-slack.env` with `url` (the Slack webhook URL of receiver `oncall-slack`)",
+        "Secret `staging/alerting-smtp` has no source",
+        "with `password` (the SMTP password of receiver `team-email`)",
+        "hint: write `KEY=value` lines",
+    ] {
+        assert!(run.stderr.contains(want), "no `{want}` in:\n{}", run.stderr);
+    }
+    assert!(
+        !run.stderr.contains("kubeconfig"),
+        "the cluster was not read"
+    );
+    // `--only secrets` skips preflight: the step itself refuses before it connects.
+    let only = ["up", "--driver", "existing", "--only", "secrets"];
+    let run = platformctl_env(dir.path(), &only, &unreachable);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("Secret `prod/alerting-slack` has no source")
+    );
+
+    let secrets = dir.path().join(".platformctl/secrets");
+    std::fs::create_dir_all(secrets.join("prod")).expect("mkdir");
+    std::fs::write(
+        secrets.join("prod/alerting-slack.env"),
+        "url=https://hooks.slack.com/services/T0/B0/not-shown\n",
+    )
+    .expect("write");
+    std::fs::write(secrets.join("alerting-smtp.env"), "password=not-shown\n").expect("write");
+    let run = platformctl_env(dir.path(), &up, &unreachable);
+    // Preflight passes; the cluster step is the first to need the cluster (exit 3).
+    assert_eq!(run.code, 3, "{}", run.transcript());
+    assert!(
+        run.stderr
+            .contains("no kubeconfig at `/nonexistent/kubeconfig`"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("not-shown") && !run.stderr.contains("not-shown"));
 }

@@ -182,3 +182,159 @@ fn no_secret_value_is_rendered() {
         assert!(secret_refs > 0, "secrets are referenced by name");
     }
 }
+
+/// `tests/fixtures/alerting`: customer-platform with a monitored `staging`, pages to Slack and
+/// email in prod only, tickets to email everywhere with monitoring, and a receiver no route names.
+fn alerting_fixture() -> (platformctl::config::Platform, render::Tree) {
+    let file = Path::new(ROOT).join("tests/fixtures/alerting/platform.yaml");
+    let platform = platformctl::config::load(&file).expect("the alerting fixture is valid");
+    let templates = Templates::load(None).expect("embedded templates compile");
+    let tree = render::render(&platform, &templates).expect("the alerting fixture renders");
+    (platform, tree)
+}
+
+#[test]
+fn alerting_renders_one_alertmanagerconfig_per_environment_with_monitoring_and_a_route() {
+    let (platform, tree) = alerting_fixture();
+    let alerting: render::Tree = tree
+        .iter()
+        .filter(|(path, _)| path.contains("/alerting/"))
+        .map(|(p, t)| (p.clone(), t.clone()))
+        .collect();
+    // dev has no monitoring: no alerts are raised there, so nothing routes them.
+    assert_eq!(
+        alerting.keys().collect::<Vec<_>>(),
+        [
+            "envs/prod/alerting/alertmanagerconfig.yaml",
+            "envs/staging/alerting/alertmanagerconfig.yaml"
+        ]
+    );
+    insta::assert_snapshot!("tree_alerting", transcript(&alerting));
+    let summary = platformctl::lint::lint_tree(&tree, &platform);
+    assert!(summary.findings.is_empty(), "{:#?}", summary.findings);
+    let staging: serde_yaml::Value =
+        serde_yaml::from_str(&tree["envs/staging/alerting/alertmanagerconfig.yaml"]).expect("yaml");
+    let names: Vec<&str> = staging["spec"]["receivers"]
+        .as_sequence()
+        .expect("receivers")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    // Only what a route in staging names: the operator refuses an AlertmanagerConfig whose
+    // Secrets are missing, and `up` creates a receiver's Secrets only where it is used.
+    assert_eq!(names, ["null", "team-email"]);
+}
+
+#[test]
+fn alertmanagerconfigs_reference_secrets_by_name_and_their_project_admits_them() {
+    let (_, tree) = alerting_fixture();
+    for env in ["prod", "staging"] {
+        let text = &tree[&format!("envs/{env}/alerting/alertmanagerconfig.yaml")];
+        let amc: serde_json::Value = serde_yaml::from_str(text).expect("yaml");
+        for r in amc["spec"]["receivers"].as_array().expect("receivers") {
+            for slack in r["slackConfigs"].as_array().into_iter().flatten() {
+                assert_eq!(slack["apiURL"]["key"], "url", "{env}");
+                assert!(slack["apiURL"]["name"].is_string(), "{env}");
+                assert_eq!(slack["sendResolved"], true);
+            }
+            for email in r["emailConfigs"].as_array().into_iter().flatten() {
+                assert_eq!(email["authPassword"]["key"], "password", "{env}");
+                assert_eq!(email["sendResolved"], true);
+            }
+        }
+        assert!(!text.contains("hooks.slack.com"), "no webhook URL in {env}");
+        // The AppProject names no namespaced-resource whitelist (so every namespaced kind is
+        // allowed, Argo CD's rule for an absent list) and does not blacklist this one.
+        let project: serde_json::Value =
+            serde_yaml::from_str(&tree[&format!("argocd/project-{env}.yaml")]).expect("yaml");
+        assert!(project["spec"].get("namespaceResourceWhitelist").is_none());
+        let blacklisted = project["spec"]["namespaceResourceBlacklist"]
+            .as_array()
+            .expect("blacklist")
+            .iter()
+            .any(|gk| gk["kind"] == "AlertmanagerConfig" || gk["kind"] == "*");
+        assert!(!blacklisted, "{env}");
+    }
+}
+
+/// The operator matches an AlertmanagerConfig's top route on `namespace="<its namespace>"`:
+/// every series the SLO rules record, and so every burn-rate alert, must carry that label, and
+/// every alert's severity must be one the routes know.
+#[test]
+fn slo_alerts_carry_the_namespace_and_a_severity_the_routes_match() {
+    let (_, tree) = alerting_fixture();
+    let rules: serde_json::Value =
+        serde_yaml::from_str(&tree["envs/prod/customer-api/slo-rules.yaml"]).expect("yaml");
+    let amc: serde_json::Value =
+        serde_yaml::from_str(&tree["envs/prod/alerting/alertmanagerconfig.yaml"]).expect("yaml");
+    let routed: Vec<&str> = amc["spec"]["route"]["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|r| r["matchers"][0]["value"].as_str().expect("severity"))
+        .collect();
+    let mut alerts = 0;
+    for group in rules["spec"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            if rule.get("record").is_some() {
+                assert_eq!(rule["labels"]["namespace"], amc["metadata"]["namespace"]);
+            }
+            if rule.get("alert").is_some() {
+                alerts += 1;
+                let severity = rule["labels"]["severity"].as_str().expect("severity");
+                assert!(routed.contains(&severity), "{severity} is not routed");
+                // The alert's expression selects recorded series by `slo` only: it keeps
+                // their labels, `namespace` among them.
+                assert!(
+                    rule["expr"]
+                        .as_str()
+                        .expect("expr")
+                        .starts_with("slo:sli_error:ratio_rate"),
+                    "{rule}"
+                );
+            }
+        }
+    }
+    assert_eq!(alerts, 8, "four burn-rate alerts per SLI, two SLIs");
+}
+
+#[test]
+fn an_unknown_field_in_a_rendered_alertmanagerconfig_is_a_lint_error() {
+    let (platform, tree) = alerting_fixture();
+    let path = "envs/prod/alerting/alertmanagerconfig.yaml";
+    for (from, to, at) in [
+        // A child route is opaque JSON to the API server: only lint (and the operator) see it.
+        (
+            "        continue: true\n",
+            "        continu: true\n",
+            "spec.route.routes[0].continu",
+        ),
+        (
+            "          sendResolved: true\n",
+            "          sendResolved: true\n          apiUrl: https://hooks.slack.com/x\n",
+            "spec.receivers[1].slackConfigs[0].apiUrl",
+        ),
+        (
+            "          requireTLS: true\n",
+            "          requireTls: true\n",
+            "spec.receivers[2].emailConfigs[0].requireTls",
+        ),
+    ] {
+        let mut edited = tree.clone();
+        assert!(tree[path].contains(from), "{from}");
+        edited.insert(path.to_string(), tree[path].replacen(from, to, 1));
+        let findings = platformctl::lint::lint_tree(&edited, &platform).findings;
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let f = &findings[0];
+        assert_eq!(
+            (f.file.as_str(), f.object.as_str(), f.rule),
+            (path, "AlertmanagerConfig/prod/alerting", "schema")
+        );
+        assert!(f.is_error());
+        assert!(
+            f.message.starts_with(&format!("{at}: unknown field")),
+            "{}",
+            f.message
+        );
+    }
+}

@@ -270,6 +270,15 @@ fn defaults(
                     "retention": format!("{}d", retention_days(platform)),
                 }},
             });
+            if !platform.alerting.routes.is_empty() {
+                // Every AlertmanagerConfig in every namespace, each matched on its own
+                // namespace (the operator's default strategy): the chart's defaults at 81.4.x,
+                // written out because the rendered routing depends on them.
+                v["alertmanager"] = json!({"alertmanagerSpec": {
+                    "alertmanagerConfigSelector": {},
+                    "alertmanagerConfigNamespaceSelector": {},
+                }});
+            }
             if let Some(c) = credentials {
                 v["grafana"] = json!({"admin": {
                     "existingSecret": c.name,
@@ -456,6 +465,27 @@ services:
         assert_eq!(
             chaos.chart_ref(),
             ("oci://registry.local/charts/chaos-mesh".to_string(), None)
+        );
+    }
+
+    #[test]
+    fn alert_routes_select_alertmanagerconfigs_in_every_namespace() {
+        let p = platform(ALL_ADDONS);
+        let kps = release(&plan(&p, &Facts::default()), Kind::KubePrometheusStack).clone();
+        assert!(
+            kps.values.get("alertmanager").is_none(),
+            "no routes, chart defaults"
+        );
+        let p = platform(&format!(
+            "{ALL_ADDONS}\nalerting:\n  receivers: [{{name: a, slack: {{webhookSecret: s}}}}]\n  routes: [{{severity: page, receivers: [a]}}]"
+        ));
+        let kps = release(&plan(&p, &Facts::default()), Kind::KubePrometheusStack).clone();
+        assert_eq!(
+            kps.values["alertmanager"],
+            json!({"alertmanagerSpec": {
+                "alertmanagerConfigSelector": {},
+                "alertmanagerConfigNamespaceSelector": {},
+            }})
         );
     }
 

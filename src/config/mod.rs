@@ -7,7 +7,7 @@
 mod locate;
 mod model;
 mod validate;
-pub use validate::{chart_repository, duration_seconds, is_semver};
+pub use validate::{UNROUTED_RECEIVER, chart_repository, duration_seconds, is_semver};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

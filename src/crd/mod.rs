@@ -40,6 +40,7 @@ pub struct LabelsAndAnnotations {
     pub annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
+pub mod alertmanagerconfig;
 pub mod analysis;
 pub mod application;
 pub mod appproject;
@@ -91,6 +92,11 @@ const KINDS: &[(&str, &str, RoundTrip)] = &[
         "monitoring.coreos.com/v1",
         "PrometheusRule",
         strict::<monitoring::PrometheusRule>,
+    ),
+    (
+        "monitoring.coreos.com/v1alpha1",
+        "AlertmanagerConfig",
+        strict::<alertmanagerconfig::AlertmanagerConfig>,
     ),
     (
         "chaos-mesh.org/v1alpha1",

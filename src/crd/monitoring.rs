@@ -91,7 +91,7 @@ impl From<Duration> for String {
     }
 }
 
-fn is_duration(s: &str) -> bool {
+pub(super) fn is_duration(s: &str) -> bool {
     const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
     if s == "0" {
         return true;

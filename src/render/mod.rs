@@ -88,6 +88,14 @@ pub fn render(platform: &Platform, templates: &Templates) -> Result<Tree, Templa
             "app.yaml.j2",
             &base,
         )?;
+        if env.alerting.is_some() {
+            // Its own directory: no service renders a file of this name.
+            emit(
+                format!("envs/{}/alerting/alertmanagerconfig.yaml", env.name),
+                "alertmanagerconfig.yaml.j2",
+                &base,
+            )?;
+        }
         for svc in ctx.services(env) {
             let dir = format!("envs/{}/{}", env.name, svc.name);
             let mut value = minijinja::context! { platform => platform_value.clone(), env => env_value.clone(), svc => Value::from_serialize(&svc) };

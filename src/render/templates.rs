@@ -28,6 +28,7 @@ pub const EMBEDDED: &[(&str, &str)] = embedded![
     "dashboard.json.j2",
     "dashboard.yaml.j2",
     "chaos.yaml.j2",
+    "alertmanagerconfig.yaml.j2",
 ];
 
 /// A compiled template set and where each template came from.

@@ -188,7 +188,7 @@ pub fn evaluate(
         .map(|(severity, long, short, factor)| {
             let (l, s) = (burn_at(long), burn_at(short));
             Burn {
-                severity: severity.to_string(),
+                severity: severity.as_str().to_string(),
                 long_window: long.to_string(),
                 short_window: short.to_string(),
                 threshold: *factor,

@@ -5,7 +5,7 @@
 //!
 //! It does not write PromQL (render's templates and context do) nor ask Prometheus (`slo`).
 
-use crate::config::{self, Platform};
+use crate::config::{self, Platform, Severity};
 
 /// Windows of the SLI recording rules (`slo:sli_error:ratio_rate<window>`); the SLO window is
 /// added when it is not one of them.
@@ -13,12 +13,13 @@ pub const SLI_WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 /// Multi-window multi-burn-rate alerts for a 30-day budget (SRE workbook, table 5-8):
 /// severity, long window, short window, burn-rate factor. An alert fires when the error ratio
-/// over both windows exceeds `factor` times the budget.
-pub const BURN_ALERTS: [(&str, &str, &str, f64); 4] = [
-    ("page", "1h", "5m", 14.4),
-    ("page", "6h", "30m", 6.0),
-    ("ticket", "1d", "2h", 3.0),
-    ("ticket", "3d", "6h", 1.0),
+/// over both windows exceeds `factor` times the budget. The severities are the ones
+/// `alerting.routes` route by.
+pub const BURN_ALERTS: [(Severity, &str, &str, f64); 4] = [
+    (Severity::Page, "1h", "5m", 14.4),
+    (Severity::Page, "6h", "30m", 6.0),
+    (Severity::Ticket, "1d", "2h", 3.0),
+    (Severity::Ticket, "3d", "6h", 1.0),
 ];
 
 /// The name of the alerting rule of every burn-rate pair.

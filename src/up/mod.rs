@@ -69,7 +69,7 @@ impl Step {
     pub fn describe(self) -> &'static str {
         match self {
             Step::Preflight => {
-                "render the GitOps tree in memory and compare it with the one on disk; find the tools"
+                "render the GitOps tree in memory and compare it with the one on disk; check the alert receivers' Secret files; find the tools"
             }
             Step::Cluster => {
                 "start or reuse the minikube profile, or check the existing context; read the nodes"

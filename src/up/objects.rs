@@ -1,5 +1,7 @@
 //! The objects `up` itself owns (not Argo CD): namespaces with labels, a deployer identity per
-//! environment, and the Secrets that must never be in git.
+//! environment, and the Secrets that must never be in git: the services', the addons' generated
+//! logins, and the alert receivers' (a webhook URL or an SMTP password cannot be generated, so
+//! those come from a local file or `up` stops before it changes anything).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use k8s_openapi::ByteString;
 use serde_json::{Value, json};
 
 use crate::addons::{self, Credentials};
-use crate::config::Platform;
+use crate::config::{Platform, SecretUse};
 use crate::kube::Manifest;
 
 /// Namespaces that exist in every cluster and belong to it (metrics-server installs into
@@ -63,7 +65,7 @@ pub fn namespaces(platform: &Platform) -> Vec<Manifest> {
                     {"apiGroups": ["argoproj.io"], "resources": ["rollouts", "rollouts/status", "analysisruns", "analysistemplates", "experiments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
                     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
                     {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-                    {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "prometheusrules"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
+                    {"apiGroups": ["monitoring.coreos.com"], "resources": ["servicemonitors", "prometheusrules", "alertmanagerconfigs"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]}
                 ]
             }),
         ));
@@ -92,6 +94,9 @@ pub enum Source {
     File(PathBuf),
     /// Random values for these keys, created once and never replaced.
     Generated(Vec<String>),
+    /// No file at any of these paths, and the values cannot be generated: [`check_sources`]
+    /// refuses the plan.
+    Missing(Vec<PathBuf>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,16 +106,38 @@ pub struct SecretSpec {
     /// Fixed values besides the source (a login's user name).
     pub fixed: BTreeMap<String, String>,
     pub source: Source,
+    /// Keys the source file must hold, each with what reads it.
+    pub required: Vec<Required>,
+}
+
+/// A key an alert receiver reads from its Secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Required {
+    pub key: String,
+    pub receiver: String,
+    pub what: SecretUse,
+}
+
+impl Required {
+    fn describe(&self) -> String {
+        match self.what {
+            SecretUse::SlackWebhookUrl => {
+                format!("the Slack webhook URL of receiver `{}`", self.receiver)
+            }
+            SecretUse::SmtpPassword => format!("the SMTP password of receiver `{}`", self.receiver),
+        }
+    }
 }
 
 /// The directory of local Secret sources, beside platform.yaml; `up` never writes there.
 pub const SECRETS_DIR: &str = ".platformctl/secrets";
 
-/// Every Secret the platform needs: the services' (per environment they run in) and the addons'
-/// generated logins. A service Secret comes from `.platformctl/secrets/<env>/<name>.env` or
-/// `.platformctl/secrets/<name>.env` when one exists, else it is generated with one random key:
-/// `ADMIN_TOKEN` for a name ending in `-admin` (what the reference services read), `TOKEN`
-/// otherwise.
+/// Every Secret the platform needs: the services' (per environment they run in), the alert
+/// receivers' (per environment whose AlertmanagerConfig names them) and the addons' generated
+/// logins. A service or receiver Secret comes from `.platformctl/secrets/<env>/<name>.env` or
+/// `.platformctl/secrets/<name>.env` when one exists. Else a service Secret is generated with
+/// one random key: `ADMIN_TOKEN` for a name ending in `-admin` (what the reference services
+/// read), `TOKEN` otherwise; a receiver Secret is [`Source::Missing`].
 pub fn secrets(
     platform: &Platform,
     project: &Path,
@@ -119,6 +146,12 @@ pub fn secrets(
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let dir = project.join(SECRETS_DIR);
+    let candidates = |env: &str, name: &str| {
+        [
+            dir.join(env).join(format!("{name}.env")),
+            dir.join(format!("{name}.env")),
+        ]
+    };
     for env in &platform.environments {
         for service in &platform.services {
             if !service.tags.contains_key(&env.name) {
@@ -128,12 +161,9 @@ pub fn secrets(
                 if !seen.insert((env.namespace.clone(), name.clone())) {
                     continue;
                 }
-                let file = [
-                    dir.join(&env.name).join(format!("{name}.env")),
-                    dir.join(format!("{name}.env")),
-                ]
-                .into_iter()
-                .find(|p| p.is_file());
+                let file = candidates(&env.name, name)
+                    .into_iter()
+                    .find(|p| p.is_file());
                 let source = match file {
                     Some(f) => Source::File(f),
                     None if name.ends_with("-admin") => {
@@ -146,6 +176,42 @@ pub fn secrets(
                     name: name.clone(),
                     fixed: BTreeMap::new(),
                     source,
+                    required: Vec::new(),
+                });
+            }
+        }
+    }
+    // Receiver Secrets are named by no service (config validation refuses that); one Secret
+    // may serve several receivers of an environment, each with its own key.
+    let first_receiver = out.len();
+    for env in &platform.environments {
+        for receiver in platform.alerting.receivers_in(env) {
+            for (name, key, what) in receiver.secret_keys() {
+                let required = Required {
+                    key: key.to_string(),
+                    receiver: receiver.name.clone(),
+                    what,
+                };
+                if let Some(spec) = out[first_receiver..]
+                    .iter_mut()
+                    .find(|s| s.namespace == env.namespace && s.name == name)
+                {
+                    if !spec.required.iter().any(|r| r.key == required.key) {
+                        spec.required.push(required);
+                    }
+                    continue;
+                }
+                let paths = candidates(&env.name, name);
+                let source = match paths.iter().find(|p| p.is_file()) {
+                    Some(f) => Source::File(f.clone()),
+                    None => Source::Missing(paths.to_vec()),
+                };
+                out.push(SecretSpec {
+                    namespace: env.namespace.clone(),
+                    name: name.to_string(),
+                    fixed: BTreeMap::new(),
+                    source,
+                    required: vec![required],
                 });
             }
         }
@@ -164,10 +230,74 @@ pub fn secrets(
                 name: name.clone(),
                 fixed: BTreeMap::from([(user_key.clone(), user.clone())]),
                 source: Source::Generated(vec![password_key.clone()]),
+                required: Vec::new(),
             });
         }
     }
     out
+}
+
+/// Every Secret whose keys cannot be generated has a source file holding them: each problem
+/// (a missing file, a key the file lacks, a webhook URL that is not one), with paths relative
+/// to `project`. Values are read, never shown.
+pub fn check_sources(project: &Path, specs: &[SecretSpec]) -> Result<(), Vec<String>> {
+    let shown = |p: &Path| p.strip_prefix(project).unwrap_or(p).display().to_string();
+    let mut problems = Vec::new();
+    for spec in specs.iter().filter(|s| !s.required.is_empty()) {
+        let needs = |r: &Required| format!("`{}` ({})", r.key, r.describe());
+        match &spec.source {
+            Source::Missing(paths) => {
+                let keys: Vec<String> = spec.required.iter().map(needs).collect();
+                let paths: Vec<String> = paths.iter().map(|p| format!("`{}`", shown(p))).collect();
+                problems.push(format!(
+                    "Secret `{}/{}` has no source: write {} with {}",
+                    spec.namespace,
+                    spec.name,
+                    paths.join(" or "),
+                    keys.join(" and ")
+                ));
+            }
+            Source::File(path) => match read_env_file(path) {
+                Err(e) => problems.push(e),
+                Ok(values) => {
+                    for r in &spec.required {
+                        match values.get(&r.key).map(|v| v.trim()) {
+                            None | Some("") => problems.push(format!(
+                                "`{}` has no value for {}",
+                                shown(path),
+                                needs(r)
+                            )),
+                            Some(v) if r.what == SecretUse::SlackWebhookUrl && !is_http_url(v) => {
+                                problems.push(format!(
+                                    "`{}`: `{}` ({}) is not an https:// or http:// URL",
+                                    shown(path),
+                                    r.key,
+                                    r.describe()
+                                ))
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                }
+            },
+            Source::Generated(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// What Alertmanager takes as a webhook URL: an http(s) scheme and a host.
+fn is_http_url(v: &str) -> bool {
+    ["https://", "http://"].iter().any(|scheme| {
+        v.strip_prefix(scheme).is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !rest.contains(char::is_whitespace)
+        })
+    })
 }
 
 /// Reads a `KEY=value` file: blank lines and `#` comments skipped, no quoting rules.
@@ -297,6 +427,128 @@ mod tests {
             panic!("{file:?}")
         };
         assert_eq!(read_env_file(path).expect("valid")["ADMIN_TOKEN"], "abc=d");
+    }
+
+    fn alerting_platform() -> Platform {
+        crate::config::parse(
+            std::path::Path::new("platform.yaml"),
+            include_str!("../../tests/fixtures/alerting/platform.yaml"),
+        )
+        .expect("the alerting fixture parses")
+    }
+
+    #[test]
+    fn receiver_secrets_are_wanted_where_a_route_names_the_receiver_and_never_generated() {
+        let p = alerting_platform();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let specs = secrets(&p, dir.path(), &[]);
+        let receivers: Vec<(&str, &str, Vec<&str>)> = specs
+            .iter()
+            .filter(|s| !s.required.is_empty())
+            .map(|s| {
+                let keys = s.required.iter().map(|r| r.key.as_str()).collect();
+                (s.namespace.as_str(), s.name.as_str(), keys)
+            })
+            .collect();
+        // Staging's only route is tickets to email; the `unused` receiver is in no route.
+        assert_eq!(
+            receivers,
+            [
+                ("staging", "alerting-smtp", vec!["password"]),
+                ("prod", "alerting-slack", vec!["url"]),
+                ("prod", "alerting-smtp", vec!["password"]),
+            ]
+        );
+        let slack = specs
+            .iter()
+            .find(|s| s.name == "alerting-slack")
+            .expect("slack");
+        let secrets_dir = dir.path().join(SECRETS_DIR);
+        assert_eq!(
+            slack.source,
+            Source::Missing(vec![
+                secrets_dir.join("prod/alerting-slack.env"),
+                secrets_dir.join("alerting-slack.env"),
+            ])
+        );
+        // The service's Secret is still generated.
+        assert!(specs.iter().any(|s| s.name == "customer-api-admin"
+            && matches!(s.source, Source::Generated(_))));
+    }
+
+    #[test]
+    fn missing_or_incomplete_receiver_sources_are_named_with_their_key_and_no_value() {
+        let p = alerting_platform();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let problems =
+            check_sources(dir.path(), &secrets(&p, dir.path(), &[])).expect_err("no source files");
+        assert_eq!(
+            problems,
+            [
+                "Secret `staging/alerting-smtp` has no source: write `.platformctl/secrets/staging/alerting-smtp.env` or `.platformctl/secrets/alerting-smtp.env` with `password` (the SMTP password of receiver `team-email`)",
+                "Secret `prod/alerting-slack` has no source: write `.platformctl/secrets/prod/alerting-slack.env` or `.platformctl/secrets/alerting-slack.env` with `url` (the Slack webhook URL of receiver `oncall-slack`)",
+                "Secret `prod/alerting-smtp` has no source: write `.platformctl/secrets/prod/alerting-smtp.env` or `.platformctl/secrets/alerting-smtp.env` with `password` (the SMTP password of receiver `team-email`)",
+            ]
+        );
+        let secrets_dir = dir.path().join(SECRETS_DIR);
+        std::fs::create_dir_all(secrets_dir.join("prod")).expect("mkdir");
+        // One file for every environment, one for prod only; a key misspelt, a URL that is not.
+        std::fs::write(secrets_dir.join("alerting-smtp.env"), "pasword=hunter2\n").expect("write");
+        std::fs::write(
+            secrets_dir.join("prod/alerting-slack.env"),
+            "url=hooks.slack.com/services/T0/B0/secret-token\n",
+        )
+        .expect("write");
+        let problems =
+            check_sources(dir.path(), &secrets(&p, dir.path(), &[])).expect_err("incomplete");
+        assert_eq!(
+            problems,
+            [
+                "`.platformctl/secrets/alerting-smtp.env` has no value for `password` (the SMTP password of receiver `team-email`)",
+                "`.platformctl/secrets/prod/alerting-slack.env`: `url` (the Slack webhook URL of receiver `oncall-slack`) is not an https:// or http:// URL",
+                "`.platformctl/secrets/alerting-smtp.env` has no value for `password` (the SMTP password of receiver `team-email`)",
+            ]
+        );
+        assert!(
+            problems
+                .iter()
+                .all(|m| !m.contains("hunter2") && !m.contains("secret-token"))
+        );
+        std::fs::write(secrets_dir.join("alerting-smtp.env"), "password=hunter2\n").expect("write");
+        std::fs::write(
+            secrets_dir.join("prod/alerting-slack.env"),
+            "url=https://hooks.slack.com/services/T0/B0/secret-token\n",
+        )
+        .expect("write");
+        let specs = secrets(&p, dir.path(), &[]);
+        assert_eq!(check_sources(dir.path(), &specs), Ok(()));
+        let smtp: Vec<&Source> = specs
+            .iter()
+            .filter(|s| s.name == "alerting-smtp")
+            .map(|s| &s.source)
+            .collect();
+        assert_eq!(
+            smtp,
+            [&Source::File(secrets_dir.join("alerting-smtp.env")); 2],
+            "one file for staging and prod"
+        );
+    }
+
+    #[test]
+    fn one_secret_may_serve_two_receivers_with_a_key_each() {
+        let text = include_str!("../../tests/fixtures/alerting/platform.yaml")
+            .replace("webhookSecret: alerting-slack", "webhookSecret: alerting");
+        let text = text.replace("passwordSecret: alerting-smtp", "passwordSecret: alerting");
+        let p = crate::config::parse(std::path::Path::new("platform.yaml"), &text).expect("valid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let specs = secrets(&p, dir.path(), &[]);
+        let prod = specs
+            .iter()
+            .find(|s| s.namespace == "prod" && s.name == "alerting")
+            .expect("prod");
+        let keys: Vec<&str> = prod.required.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["url", "password"]);
+        assert_eq!(specs.iter().filter(|s| s.name == "alerting").count(), 2);
     }
 
     #[test]

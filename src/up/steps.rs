@@ -186,6 +186,9 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
         .hint("run `platformctl render`, commit and push the tree, then `platformctl up` again")
         .into());
     }
+    if settings.steps.contains(&Step::Secrets) {
+        secret_sources(settings)?;
+    }
     let mut found = Vec::new();
     if settings.steps.contains(&Step::Addons)
         && !addons::plan(&settings.platform, &addons::Facts::default()).is_empty()
@@ -216,6 +219,26 @@ async fn preflight(settings: &Settings) -> Result<Outcome, BoxError> {
             }
         ),
     ))
+}
+
+/// The alert receivers' Secrets have source files holding their keys (a webhook URL or an SMTP
+/// password cannot be generated): checked in preflight, before anything changes, and again by
+/// the secrets step (`--only secrets` skips preflight). No value is ever shown.
+fn secret_sources(settings: &Settings) -> Result<(), BoxError> {
+    let specs = objects::secrets(&settings.platform, &settings.project, &[]);
+    objects::check_sources(&settings.project, &specs).map_err(|problems| {
+        let n = problems.len();
+        crate::exit::UsageError::new(format!(
+            "alert receivers need Secret values platformctl cannot generate ({n} problem{}):\n  {}",
+            if n == 1 { "" } else { "s" },
+            problems.join("\n  ")
+        ))
+        .hint(format!(
+            "write `KEY=value` lines into those files under {} (git-ignored); `up` creates the Secrets from them and never shows a value",
+            objects::SECRETS_DIR
+        ))
+        .into()
+    })
 }
 
 fn which(tool: &str) -> Result<std::path::PathBuf, BoxError> {
@@ -524,6 +547,7 @@ async fn namespaces(
 }
 
 async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxError> {
+    secret_sources(settings)?;
     let client = connect(settings, state).await?;
     let releases = addons::plan(&settings.platform, &state.facts);
     let specs = objects::secrets(&settings.platform, &settings.project, &releases);
@@ -549,6 +573,12 @@ async fn secrets(settings: &Settings, state: &mut State) -> Result<Outcome, BoxE
                     path.display().to_string(),
                     objects::secret_object(&settings.platform, spec, &values),
                 )?);
+            }
+            Source::Missing(_) => {
+                return Err(err(format!(
+                    "Secret `{}/{}` has no source file",
+                    spec.namespace, spec.name
+                )));
             }
             Source::Generated(keys) => {
                 if api.get_opt(&spec.name).await?.is_some() {

@@ -52,9 +52,13 @@ fn charts() -> BTreeMap<(String, String), Chart> {
     fixture::all(&root().join("tests/fixtures/upstream-charts"))
 }
 
-/// platform.yaml (customer-platform) and every examples/*/platform.yaml.
+/// platform.yaml (customer-platform), every examples/*/platform.yaml, and the alerting test
+/// fixture (alert routes add Alertmanager values).
 fn platforms() -> Vec<(PathBuf, Platform)> {
-    let mut files = vec![root().join("platform.yaml")];
+    let mut files = vec![
+        root().join("platform.yaml"),
+        root().join("tests/fixtures/alerting/platform.yaml"),
+    ];
     let mut examples: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
         .expect("examples/")
         .map(|e| e.expect("directory entry").path().join("platform.yaml"))

@@ -4,6 +4,7 @@
 //! Every rule reports a key path (the syntax of `serde_path_to_error`) and a lowercase message;
 //! `load.rs` turns paths into lines. Rules never stop at the first problem.
 
+mod alerting;
 mod collisions;
 mod operations;
 mod services;
@@ -12,6 +13,7 @@ mod values;
 use std::collections::BTreeSet;
 
 use super::model::*;
+pub use alerting::UNROUTED_RECEIVER;
 use values::*;
 pub use values::{chart_repository, duration_seconds, is_semver};
 
@@ -81,6 +83,7 @@ pub fn validate(p: &Platform) -> Vec<Problem> {
     operations::slos(&mut out, p);
     operations::chaos(&mut out, p);
     operations::load(&mut out, p);
+    alerting::check(&mut out, p);
     collisions::check(&mut out, p);
     out.0
 }
