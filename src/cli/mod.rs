@@ -20,7 +20,7 @@ use crate::output::{Format, Printer};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  a check said no (lint violation, drift, failed validation)
+  1  a check said no (lint violation, drift, a failed validate check, a spent SLO budget)
   2  usage or configuration error
   3  environment error (file system, cluster or endpoint unreachable, tool missing)
   4  timed out waiting      5  rollout aborted or rolled back

@@ -4,6 +4,7 @@
 //! This module owns the configuration model and its rules. It does not know about rendering,
 //! clusters or the CLI; it never prints.
 
+mod alerting;
 mod locate;
 mod model;
 mod validate;

@@ -4,6 +4,7 @@
 //! thresholds) and hands templates plain data; templates only lay it out. Every rendered file
 //! from an overriding template is checked to be YAML before anything is written. Writing lives in `tree.rs`.
 
+mod alerting;
 mod context;
 mod templates;
 mod tree;

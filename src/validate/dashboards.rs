@@ -19,6 +19,8 @@ use crate::addons::{self, Kind};
 use crate::config::Platform;
 use crate::prom;
 
+use super::promql::{grafana_variables, metric_names};
+
 /// The kube-prometheus-stack chart's sidecar labels (grafana.sidecar.{dashboards,datasources}).
 struct Labels {
     dashboard: (String, String),
@@ -70,7 +72,15 @@ pub(super) async fn dashboards(
     }
     let kps = addons::namespace(platform, Kind::KubePrometheusStack);
     let datasources = provisioned(client, kps, &labels.datasource).await?;
+    // The metrics Prometheus' rules record, asked once: a query without data may name one.
+    let recorded: Vec<String> = prometheus
+        .rules()
+        .await?
+        .iter()
+        .flat_map(|g| g.rules.iter().map(|r| r.name().to_string()))
+        .collect();
     let labels = &labels;
+    let recorded = &recorded;
     let checks = wanted.into_iter().map(|(env, m)| {
         let datasources = &datasources;
         async move {
@@ -87,7 +97,8 @@ pub(super) async fn dashboards(
                 ),
                 Some(cm) => match cm.metadata.labels.as_ref().and_then(|l| l.get(key)) {
                     Some(v) if v == value => {
-                        dashboard(prometheus, &cm, datasources, kps, &labels.datasource.0).await
+                        dashboard(prometheus, &cm, datasources, recorded, kps, &labels.datasource.0)
+                            .await
                     }
                     other => (
                         Verdict::Fail,
@@ -101,8 +112,17 @@ pub(super) async fn dashboards(
             Ok::<Check, Error>(Check::new("dashboard", &object, env, verdict, message))
         }
     });
-    futures::future::try_join_all(checks).await
+    // One dashboard after another, each asking at most QUERIES_AT_ONCE queries at a time: a
+    // port-forward makes a stream per request, and a burst of them is no faster.
+    let mut out = Vec::new();
+    for c in checks {
+        out.push(c.await?);
+    }
+    Ok(out)
 }
+
+/// Panel queries in flight at once, per dashboard.
+const QUERIES_AT_ONCE: usize = 4;
 
 /// The data sources of every ConfigMap with the datasource sidecar's label.
 async fn provisioned(
@@ -148,6 +168,7 @@ async fn dashboard(
     prometheus: &prom::Client,
     cm: &ConfigMap,
     datasources: &[Datasource],
+    recorded: &[String],
     kps: &str,
     datasource_label: &str,
 ) -> (Verdict, String) {
@@ -186,10 +207,13 @@ async fn dashboard(
         .unwrap_or(end);
     // Grafana asks about 1 point per pixel of a panel's width; a step of range/240 is close.
     let step = Duration::from_secs((range.as_secs() / 240).max(15));
-    let answers = futures::future::join_all(queries.iter().map(|q| {
+    use futures::StreamExt as _;
+    let answers: Vec<_> = futures::stream::iter(queries.iter().map(|q| {
         let expr = grafana_variables(&q.expr, range);
         async move { (q, prometheus.query_range(&expr, start, end, step).await) }
     }))
+    .buffered(QUERIES_AT_ONCE)
+    .collect()
     .await;
     let mut quiet = Vec::new();
     for (q, answer) in answers {
@@ -209,13 +233,6 @@ async fn dashboard(
     }
     // A query without data names a metric nothing has (a typo), or one without samples yet
     // (no traffic): a target exposes its `# TYPE` before its first sample, a rule records it.
-    let recorded = match prometheus.rules().await {
-        Ok(groups) => groups
-            .iter()
-            .flat_map(|g| g.rules.iter().map(|r| r.name().to_string()))
-            .collect::<Vec<_>>(),
-        Err(e) => return (Verdict::Fail, format!("cannot read Prometheus' rules: {e}")),
-    };
     let mut waiting = Vec::new();
     for q in quiet {
         let mut unknown = Vec::new();
@@ -395,142 +412,4 @@ fn time_range(d: &Value) -> Duration {
         .and_then(|f| f.strip_prefix("now-"))
         .and_then(crate::config::duration_seconds)
         .map_or(Duration::from_secs(6 * 3_600), Duration::from_secs)
-}
-
-/// Grafana's built-in variables in a PromQL query, as Grafana fills them for a panel of the
-/// range (a 15 s scrape interval: `$__rate_interval` is four of them).
-pub(super) fn grafana_variables(expr: &str, range: Duration) -> String {
-    let step = (range.as_secs() / 240).max(15);
-    let range_s = format!("{}s", range.as_secs());
-    let interval = format!("{step}s");
-    let rate_interval = format!("{}s", (step + 15).max(60));
-    let mut out = expr.to_string();
-    for (name, value) in [
-        ("__rate_interval", rate_interval.as_str()),
-        ("__interval_ms", &format!("{}", step * 1000)),
-        ("__interval", interval.as_str()),
-        ("__range_s", &range.as_secs().to_string()),
-        ("__range", range_s.as_str()),
-    ] {
-        out = out
-            .replace(&format!("${{{name}}}"), value)
-            .replace(&format!("${name}"), value);
-    }
-    out
-}
-
-/// The metric names a PromQL expression selects: identifiers that are not functions, keywords,
-/// label names (inside `{}` or a `by (...)` list), durations or strings.
-pub(super) fn metric_names(expr: &str) -> Vec<String> {
-    const KEYWORDS: [&str; 12] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-        "bool",
-        "and",
-        "or",
-        "unless",
-        "offset",
-        "atan2",
-    ];
-    const AGGREGATIONS: [&str; 14] = [
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "group",
-        "stddev",
-        "stdvar",
-        "count",
-        "count_values",
-        "bottomk",
-        "topk",
-        "quantile",
-        "limitk",
-        "limit_ratio",
-    ];
-    let chars: Vec<char> = expr.chars().collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    let mut label_list = false;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '\'' | '`' => {
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '{' => {
-                while i < chars.len() && chars[i] != '}' {
-                    if chars[i] == '"' {
-                        i += 1;
-                        while i < chars.len() && chars[i] != '"' {
-                            i += 1;
-                        }
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            '[' => {
-                while i < chars.len() && chars[i] != ']' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            c if c.is_ascii_digit() || c == '.' => {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-            }
-            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-                {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                let next = chars[i..].iter().find(|c| !c.is_whitespace()).copied();
-                if KEYWORDS.contains(&word.as_str()) {
-                    label_list = matches!(
-                        word.as_str(),
-                        "by" | "without" | "on" | "ignoring" | "group_left" | "group_right"
-                    );
-                    continue;
-                }
-                // (an aggregation may come before its `by (...)`: `sum by (le) (...)`)
-                if next == Some('(') || label_list || AGGREGATIONS.contains(&word.as_str()) {
-                    continue;
-                }
-                if !out.contains(&word) {
-                    out.push(word);
-                }
-            }
-            '(' if label_list => {
-                // `by (le, pod)`: label names up to the closing parenthesis.
-                while i < chars.len() && chars[i] != ')' {
-                    i += 1;
-                }
-                label_list = false;
-                i += 1;
-            }
-            _ => {
-                if !c.is_whitespace() {
-                    label_list = false;
-                }
-                i += 1;
-            }
-        }
-    }
-    out
 }

@@ -14,6 +14,7 @@
 mod argo;
 mod dashboards;
 mod monitoring;
+mod promql;
 mod workloads;
 
 use kube::Client;

@@ -1,7 +1,8 @@
 use serde_json::json;
 
 use super::argo::rollout_verdict;
-use super::dashboards::{grafana_variables, metric_names, shape};
+use super::dashboards::shape;
+use super::promql::{grafana_variables, metric_names};
 use super::*;
 
 fn blue_green(auto: bool, reasons: &[&str], paused_by_hand: bool) -> Value {

@@ -28,7 +28,7 @@ fn check<'a>(checks: &'a [Value], name: &str) -> Option<&'a Value> {
 pub fn slo_without_traffic_has_no_data(project: &Project) -> TestResult {
     let run = project.run(&["slo", "status", "-o", "json"])?;
     let slos = run.json["slos"].as_array().cloned().unwrap_or_default();
-    if run.code != Some(0) || run.json["status"] != "NoData" || slos.len() != 2 {
+    if run.code != Some(0) || run.json["status"] != "NoData" || slos.len() != 3 {
         return Err(format!(
             "slo status without traffic: exit {:?}: {}",
             run.code, run.json
@@ -52,38 +52,32 @@ pub fn slo_without_traffic_has_no_data(project: &Project) -> TestResult {
 const EXPECTED: [(&str, usize); 9] = [
     ("application", 2),
     ("rollout", 2),
-    ("scrape", 1),
-    ("rules", 2),
+    ("scrape", 2),
+    ("rules", 3),
     ("alertmanager", 3),
-    ("dashboard", 1),
+    ("dashboard", 2),
     ("hpa", 1),
     ("ingress", 1),
-    ("slo", 2),
+    ("slo", 3),
 ];
 
 /// `validate` on the converged platform with traffic: every check passes (once the SLO rules
 /// have counted the traffic), JSON and JUnit list the same checks, within 3 s.
-pub async fn validate_passes(project: &Project) -> TestResult {
+/// `traffic`: pods to send a few requests each round, so every rate has samples.
+pub async fn validate_passes(project: &Project, traffic: &[std::net::SocketAddr]) -> TestResult {
     let junit = project.dir.path().join("validate.xml");
     let junit_arg = junit.to_string_lossy().to_string();
-    let last = std::sync::Mutex::new(None);
-    let waited = wait_for(
-        "validate to pass on the converged platform",
-        Duration::from_secs(90),
+    let run = validate_until_it_passes(
+        project,
+        "the converged platform",
+        &["--junit", &junit_arg],
         || async {
-            let run = project.run(&["validate", "-o", "json", "--junit", &junit_arg])?;
-            let passed = run.code == Some(0) && checks(&run).iter().all(|c| c["verdict"] == "pass");
-            *last.lock().expect("last") = Some(run);
-            Ok(passed)
+            for addr in traffic {
+                crate::monitoring::traffic(*addr, 5).await;
+            }
         },
     )
-    .await;
-    let run = last
-        .lock()
-        .expect("last")
-        .take()
-        .ok_or("validate never ran")?;
-    waited.map_err(|e| format!("{e}: exit {:?}: {}\n{}", run.code, run.json, run.stderr))?;
+    .await?;
     eprintln!(
         "for real: validate passed in {:.2} s",
         run.took.as_secs_f64()
@@ -112,6 +106,20 @@ pub async fn validate_passes(project: &Project) -> TestResult {
         .unwrap_or_default();
     if !dashboard.starts_with("6 of 6 panel queries return data") {
         return Err(format!("the dashboard check: {dashboard}"));
+    }
+    // The platform's receivers, as the operator names them from the rendered
+    // AlertmanagerConfig of each monitored environment.
+    let receivers = check(&list, "alertmanager/receivers")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default();
+    if ![
+        "prod/alerting/oncall-slack",
+        "practice/alerting/oncall-email",
+    ]
+    .iter()
+    .all(|r| receivers.contains(r))
+    {
+        return Err(format!("the receivers check: {receivers}"));
     }
     junit_agrees(&junit, &list)
 }
@@ -336,6 +344,9 @@ pub async fn planted_faults_fail_their_checks(client: &Client, project: &Project
                 .is_some_and(|c| c["verdict"] == "pass");
             let done = all && dev && run.code == Some(1) && run.json["status"] == "Failed";
             *last.lock().expect("last") = Some(run.json);
+            if !done {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Ok(done)
         },
     )
@@ -361,4 +372,386 @@ pub async fn planted_faults_fail_their_checks(client: &Client, project: &Project
         .await
         .map_err(|e| format!("restoring the prod Application: {e}"))?;
     Ok(())
+}
+
+/// Exactly one request in a hundred answered 500 by the service's own fault injection (the
+/// error rate set to 1 for one request, then back to 0: `/admin/` requests are not counted),
+/// about 50 requests a second, until stopped: a known error ratio with no sampling noise.
+pub struct OnePercent {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, u64)>>,
+    pub started: std::time::Instant,
+}
+
+impl OnePercent {
+    pub fn start(addr: std::net::SocketAddr, token: String) -> OnePercent {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut sent, mut errors) = (0u64, 0u64);
+            while !flag.load(Ordering::Relaxed) {
+                let cycle = std::time::Instant::now();
+                let _ = blocking_faults(addr, &token, 1.0);
+                if blocking(
+                    addr,
+                    "GET /customers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                )
+                .is_some_and(|r| r.starts_with("HTTP/1.1 500"))
+                {
+                    errors += 1;
+                }
+                let _ = blocking_faults(addr, &token, 0.0);
+                sent += 1;
+                for _ in 0..99 {
+                    if blocking(
+                        addr,
+                        "GET /customers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    )
+                    .is_some_and(|r| r.starts_with("HTTP/1.1 500"))
+                    {
+                        errors += 1;
+                    }
+                    sent += 1;
+                }
+                if let Some(rest) = Duration::from_secs(2).checked_sub(cycle.elapsed()) {
+                    std::thread::sleep(rest);
+                }
+            }
+            (sent, errors)
+        });
+        OnePercent {
+            stop,
+            thread: Some(thread),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Stops the traffic: the requests sent and the errors answered.
+    pub fn stop(&mut self) -> (u64, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OnePercent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn blocking(addr: std::net::SocketAddr, request: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn blocking_faults(addr: std::net::SocketAddr, token: &str, rate: f64) -> Option<()> {
+    let body = format!(r#"{{"errorRate":{rate},"latencyMs":0}}"#);
+    let answer = blocking(
+        addr,
+        &format!(
+            "PUT /admin/faults HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )?;
+    answer.starts_with("HTTP/1.1 200").then_some(())
+}
+
+/// Until the traffic has run 6 minutes (and a little: the 5m window full of it).
+pub async fn six_minutes_of(traffic: &OnePercent) {
+    let six = Duration::from_secs(6 * 60 + 10);
+    if let Some(rest) = six.checked_sub(traffic.started.elapsed()) {
+        eprintln!(
+            "for real: waiting {:.0} s more of 1% errors in dev",
+            rest.as_secs_f64()
+        );
+        tokio::time::sleep(rest).await;
+    }
+}
+
+/// After at least 6 minutes of exactly 1% errors in dev (objective 99.9%): the 5m burn rate
+/// is 10 ± 1, each page pair's `over` is what Prometheus' own alert says (firing exactly when
+/// over), the report lists the same alerts, and `validate --env dev` judges dev alone.
+pub async fn one_percent_burns_ten_times(
+    project: &Project,
+    prometheus: &platformctl::prom::Client,
+    traffic: &mut OnePercent,
+) -> TestResult {
+    six_minutes_of(traffic).await;
+    let last = std::sync::Mutex::new(Value::Null);
+    let agreed = wait_for(
+        "slo status and Prometheus to agree on dev's page alerts",
+        Duration::from_secs(30),
+        || async {
+            let run = project.run(&["slo", "status", "--env", "dev", "-o", "json"])?;
+            let slo = run.json["slos"][0].clone();
+            *last.lock().expect("last") = json!({"code": run.code, "slo": slo});
+            let alerts = prometheus.alerts().await.map_err(|e| e.to_string())?;
+            let firing = |long: &str| {
+                alerts.iter().any(|a| {
+                    let l = |k: &str| a.labels.get(k).map(String::as_str);
+                    l("alertname") == Some("SLOErrorBudgetBurn")
+                        && l("namespace") == Some("practice")
+                        && l("long_window") == Some(long)
+                        && a.state == platformctl::prom::AlertState::Firing
+                })
+            };
+            let burn = slo["burn"].as_array().cloned().unwrap_or_default();
+            let pages: Vec<&Value> = burn.iter().filter(|b| b["severity"] == "page").collect();
+            let reported = |long: &str| {
+                slo["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a["longWindow"] == long && a["state"] == "firing")
+                })
+            };
+            let five = burn
+                .first()
+                .and_then(|b| b["short"].as_f64())
+                .unwrap_or(0.0);
+            let consistent = pages.len() == 2
+                && pages.iter().all(|b| {
+                    let long = b["longWindow"].as_str().unwrap_or_default();
+                    b["over"].as_bool() == Some(firing(long)) && reported(long) == firing(long)
+                });
+            Ok(slo["name"] == "customer-api-availability"
+                && (9.0..=11.0).contains(&five)
+                && consistent)
+        },
+    )
+    .await;
+    let (sent, errors) = traffic.stop();
+    let seen = last.lock().expect("last").clone();
+    eprintln!(
+        "for real: dev, {sent} requests with {errors} errors over {:.0} s: 5m burn {}",
+        traffic.started.elapsed().as_secs_f64(),
+        seen["slo"]["burn"][0]["short"]
+    );
+    agreed.map_err(|e| format!("{e}: {seen}"))?;
+    // 1h of history is all 1% too (dev had little traffic before): the fast page stays quiet
+    // at 10x, the 6h/30m page fires.
+    if seen["slo"]["burn"][0]["over"] != false || seen["slo"]["burn"][1]["over"] != true {
+        return Err(format!("dev's page pairs at 10x: {seen}"));
+    }
+    let exit = seen["code"].as_i64();
+    let state = seen["slo"]["state"].as_str().unwrap_or_default();
+    if exit != Some(if state == "Exhausted" { 1 } else { 0 }) {
+        return Err(format!("slo status exits {exit:?} for a {state} budget"));
+    }
+    let run = project.run(&["validate", "--env", "dev", "-o", "json"])?;
+    let list = checks(&run);
+    if run.json["environment"] != "dev"
+        || list.iter().any(|c| c["environment"] == "prod")
+        || check(&list, "slo/dev/customer-api-availability").is_none()
+        || check(&list, "alertmanager/reachable").is_none()
+    {
+        return Err(format!("validate --env dev: {}", run.json));
+    }
+    Ok(())
+}
+
+/// The page alerts reached both receivers through the real Alertmanager and the rendered
+/// AlertmanagerConfig: a Slack-shaped JSON post and a mail, each naming the alert.
+pub async fn alerts_reach_slack_and_email(
+    webhook: &crate::receivers::Webhook,
+    smtp: &crate::receivers::Smtp,
+) -> TestResult {
+    wait_for(
+        "a page in the Slack webhook and in the SMTP server",
+        Duration::from_secs(150),
+        || async {
+            let posted = webhook.bodies.lock().expect("bodies").iter().any(|b| {
+                serde_json::from_str::<Value>(b).is_ok_and(|v| {
+                    v["attachments"][0]["title"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("SLOErrorBudgetBurn"))
+                })
+            });
+            let mailed = smtp
+                .messages()
+                .iter()
+                .any(|m| m.contains("SLOErrorBudgetBurn") && m.contains("oncall@platform.test"));
+            Ok(posted && mailed)
+        },
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "{e}: webhook got {:?}; mails {:?}",
+            webhook.bodies.lock().expect("bodies"),
+            smtp.messages()
+                .iter()
+                .map(|m| m.lines().take(8).collect::<Vec<_>>().join(" | "))
+                .collect::<Vec<_>>()
+        )
+    })
+}
+
+/// `--prometheus-url` and `--alertmanager-url` reach the same servers at their pods'
+/// addresses (as a platform that publishes them gives them): the same checks, the same
+/// verdicts as through the port-forwards.
+pub async fn published_urls_give_the_same_answers(
+    client: &Client,
+    project: &Project,
+) -> TestResult {
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), "monitoring");
+    let ip = |selector: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.list(&kube::api::ListParams::default().labels(selector))
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .iter()
+                .find(|p| platformctl::kube::portforward::is_ready(p))
+                .and_then(|p| p.status.as_ref()?.pod_ip.clone())
+                .ok_or_else(|| format!("no Ready pod {selector} with an IP"))
+        }
+    };
+    let prometheus = format!(
+        "http://{}:9090",
+        ip("app.kubernetes.io/name=prometheus").await?
+    );
+    let alertmanager = format!(
+        "http://{}:9093",
+        ip("app.kubernetes.io/name=alertmanager").await?
+    );
+    let forwarded = project.run(&["validate", "-o", "json"])?;
+    let published = project.run(&[
+        "validate",
+        "-o",
+        "json",
+        "--prometheus-url",
+        &prometheus,
+        "--alertmanager-url",
+        &alertmanager,
+    ])?;
+    let verdicts = |run: &Run| -> Vec<(String, String)> {
+        checks(run)
+            .iter()
+            .map(|c| (c["name"].to_string(), c["verdict"].to_string()))
+            .collect()
+    };
+    if published.code != forwarded.code || verdicts(&published) != verdicts(&forwarded) {
+        return Err(format!(
+            "validate at {prometheus} and {alertmanager}: {}\nthrough port-forwards: {}",
+            published.json, forwarded.json
+        ));
+    }
+    let slo = project.run(&[
+        "slo",
+        "status",
+        "-o",
+        "json",
+        "--prometheus-url",
+        &prometheus,
+    ])?;
+    if slo.code != Some(0) || slo.json["slos"].as_array().is_none_or(|s| s.len() != 3) {
+        return Err(format!("slo status at {prometheus}: {}", slo.json));
+    }
+    Ok(())
+}
+
+/// The microservices platform, every pod a real service process: with some traffic to each
+/// service (a route each answers without calling another), `validate` passes every check of
+/// both environments: 8 blue-green Rollouts Healthy, 8 scrape pools, 8 dashboards, 3 SLOs.
+pub async fn microservices_validate_passes(client: &Client, project: &Project) -> TestResult {
+    const ROUTES: [(&str, &str); 4] = [
+        ("auth", "/verify"),
+        ("orders", "/orders/none"),
+        ("payments", "/charges/none"),
+        ("notifications", "/notifications"),
+    ];
+    let mut addrs = Vec::new();
+    for (ns, replicas) in [("shop-dev", 1), ("shop", 2)] {
+        for (service, path) in ROUTES {
+            let pods = crate::monitoring::serving(client, ns, service, 8080, replicas).await?;
+            addrs.extend(pods.addrs.iter().map(|a| (*a, path)));
+        }
+    }
+    let addrs = &addrs;
+    let run = validate_until_it_passes(project, "the microservices platform", &[], || async move {
+        for (addr, path) in addrs {
+            for _ in 0..5 {
+                let _ = crate::monitoring::get(*addr, path).await;
+            }
+        }
+    })
+    .await?;
+    eprintln!(
+        "microservices: validate passed in {:.2} s",
+        run.took.as_secs_f64()
+    );
+    let list = checks(&run);
+    for (category, n) in [
+        ("application", 2),
+        ("rollout", 8),
+        ("scrape", 8),
+        ("dashboard", 8),
+        ("slo", 3),
+    ] {
+        let found = list.iter().filter(|c| c["category"] == category).count();
+        if found != n {
+            return Err(format!(
+                "{found} `{category}` checks, want {n}: {}",
+                run.json
+            ));
+        }
+    }
+    if run.took > Duration::from_secs(3) {
+        return Err(format!("validate took {:?}, over 3 s", run.took));
+    }
+    Ok(())
+}
+
+/// Runs `validate -o json <args>` (after `traffic` each round, a second apart) until it exits 0
+/// with every check passing, for up to two minutes; the passing run.
+async fn validate_until_it_passes<F, Fut>(
+    project: &Project,
+    what: &str,
+    args: &[&str],
+    mut traffic: F,
+) -> Result<Run, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut full = vec!["validate", "-o", "json"];
+    full.extend_from_slice(args);
+    let last = std::sync::Mutex::new(None);
+    let waited = wait_for(
+        &format!("validate to pass on {what}"),
+        Duration::from_secs(120),
+        || {
+            let ran = traffic();
+            let (full, last) = (&full, &last);
+            async move {
+                ran.await;
+                let run = project.run(full)?;
+                let passed =
+                    run.code == Some(0) && checks(&run).iter().all(|c| c["verdict"] == "pass");
+                *last.lock().expect("last") = Some(run);
+                if !passed {
+                    // (each run opens a port-forward stream per request: no need to hurry)
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Ok(passed)
+            }
+        },
+    )
+    .await;
+    let run = last
+        .lock()
+        .expect("last")
+        .take()
+        .ok_or("validate never ran")?;
+    waited.map_err(|e| format!("{e}: exit {:?}: {}\n{}", run.code, run.json, run.stderr))?;
+    Ok(run)
 }

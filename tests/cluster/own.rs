@@ -20,9 +20,15 @@ use crate::support::{self, TestResult};
 /// The clusters of these tests, one at a time: each takes a whole machine's worth of
 /// controllers, and two free port ranges probed at once could overlap.
 pub fn one_at_a_time(test: fn() -> TestResult) -> TestResult {
-    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _held = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let _held = exclusive();
     test()
+}
+
+/// The machine to this test alone until the guard is dropped: a test that waits for minutes
+/// with little to do (its cluster already up) lets another run meanwhile.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A cluster of the test's own, stopped when dropped.
@@ -60,6 +66,19 @@ impl OwnCluster {
 
     pub fn harness(&self, args: &[&str]) -> Command {
         support::harness_command_in(&self.dir, self.port_base, args)
+    }
+
+    /// The host's address on the pod network (`--with workloads`): what a pod reaches this
+    /// host at, as tests/sim/lib/workloads.sh makes the bridge (10.<n>.255.254, n in
+    /// `pod-net` of the state directory).
+    pub fn pod_gateway(&self) -> Result<std::net::Ipv4Addr, String> {
+        let path = self.dir.join("pod-net");
+        let n: u8 = std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .trim()
+            .parse()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(std::net::Ipv4Addr::new(10, n, 255, 254))
     }
 }
 

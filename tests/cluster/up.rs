@@ -11,7 +11,9 @@
 //!
 //! Stages, one after the other on the same cluster: a server dry run; up from nothing; a second
 //! up changes nothing; status; down --keep-cluster; 20 runs of up killed with SIGKILL at random
-//! moments, then up converges; down --keep-cluster leaves nothing of the platform.
+//! moments, then up converges; down --keep-cluster leaves nothing of the platform. The
+//! microservices platform runs on a cluster of its own whose pods run for real, with
+//! monitoring, for `validate`.
 
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -124,13 +126,20 @@ impl Rng {
 /// The examples/microservices platform: four services with blue-green Rollouts (the
 /// controller owns each active and preview Service's selector) and HPAs in both environments,
 /// up from nothing to Synced and Healthy, a second up changes nothing, status, down.
+/// The microservices platform runs for real: its pods are the service processes, scraped by
+/// the real Prometheus (every 2 s), so `validate` can check all of it.
 fn microservices() -> TestResult {
     let s = Setup::new(
         "sim-up-micro",
-        WITH,
+        "workloads,rollouts,argocd,metrics,monitoring",
         "examples/microservices/platform.yaml",
         Gitops::Remote("microservices"),
-        |_| {},
+        |p| {
+            p["addons"]["kubePrometheusStack"]["values"] = serde_yaml::from_str(
+                "prometheus: {prometheusSpec: {scrapeInterval: 2s, evaluationInterval: 2s}}",
+            )
+            .expect("valid YAML");
+        },
     )?;
     let (runtime, client, project) = (&s.runtime, &s.client, &s.project);
     let first = project.must(&["up", "-o", "json", "--timeout", "3m"])?;
@@ -154,6 +163,9 @@ fn microservices() -> TestResult {
         ));
     }
     status_is_healthy(project, 2, 8)?;
+    runtime.block_on(crate::operate::microservices_validate_passes(
+        client, project,
+    ))?;
     down_and_check(runtime, client, project, "microservices")
 }
 

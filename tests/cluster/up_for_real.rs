@@ -28,15 +28,14 @@ use serde_json::{Value, json};
 use crate::monitoring::{self, Serving};
 use crate::operate;
 use crate::own::{
-    Gitops, Project, Setup, all_ready, argo, down_and_check, fingerprint, one_at_a_time,
-    status_is_healthy,
+    Gitops, Project, Setup, all_ready, argo, down_and_check, fingerprint, status_is_healthy,
 };
 use crate::support::{TestResult, wait_for};
 
 pub fn trials() -> Vec<Trial> {
     vec![Trial::test(
         "up_runs_the_customer_platform_for_real_from_gitops_local_scraped_analysed_and_alerting",
-        || Ok(one_at_a_time(for_real)?),
+        || Ok(for_real()?),
     )]
 }
 
@@ -46,17 +45,66 @@ const WITH: &str = "workloads,rollouts,argocd,metrics,monitoring";
 const SERVER: &str = "git://gitops.platformctl.svc.cluster.local/customer-platform.git";
 
 fn for_real() -> TestResult {
+    let mut exclusive = Some(crate::own::exclusive());
     // Prometheus scrapes and evaluates every 2 s (the ServiceMonitor keeps its rendered 15 s),
     // through the chart values platform.yaml passes on.
+    // Dev is monitored too, with an SLO of its own: the known 1% errors run there.
     let s = Setup::new("sim-up-real", WITH, "platform.yaml", Gitops::Local, |p| {
         p["addons"]["kubePrometheusStack"]["values"] = serde_yaml::from_str(
             "prometheus: {prometheusSpec: {scrapeInterval: 2s, evaluationInterval: 2s}}",
         )
         .expect("valid YAML");
+        p["environments"][0]["monitoring"] = true.into();
+        if let Some(slos) = p["slos"].as_sequence_mut() {
+            slos.push(
+                serde_yaml::from_str(
+                    "{service: customer-api, environment: dev, window: 30d, availability: {objective: 99.9}}",
+                )
+                .expect("valid YAML"),
+            );
+        }
     })?;
     let (runtime, client, project) = (&s.runtime, &s.client, &s.project);
     let dir = project.dir.path();
     let git = |args: &[&str]| crate::platform::git(dir, args);
+
+    // Page alerts go to a Slack-shaped webhook and to an SMTP server on this host's address
+    // on the pod network (where the Alertmanager pod reaches it), the webhook's URL in a
+    // local Secret source as a user keeps it.
+    let gateway = s.cluster.pod_gateway()?;
+    let webhook = crate::receivers::Webhook::start(gateway)?;
+    let smtp = crate::receivers::Smtp::start(gateway)?;
+    let file = dir.join("platform.yaml");
+    let mut platform: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&file).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    platform["alerting"] = serde_yaml::from_str(&format!(
+        "receivers:
+  - name: oncall-slack
+    slack: {{webhookSecret: alerting-slack, channel: '#oncall'}}
+  - name: oncall-email
+    email: {{smarthost: '{}', from: alerts@platform.test, to: [oncall@platform.test], requireTLS: false}}
+routes:
+  - severity: page
+    receivers: [oncall-slack, oncall-email]
+",
+        smtp.addr
+    ))
+    .map_err(|e| e.to_string())?;
+    std::fs::write(
+        &file,
+        serde_yaml::to_string(&platform).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let secrets = dir.join(".platformctl/secrets");
+    std::fs::create_dir_all(&secrets).map_err(|e| e.to_string())?;
+    std::fs::write(
+        secrets.join("alerting-slack.env"),
+        format!("url={}\n", webhook.url()),
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join(".gitignore"), ".platformctl/\n").map_err(|e| e.to_string())?;
+    project.must(&["render"])?;
 
     // 1. The rendered tree is not committed: refused before anything is applied.
     let refused = project.run(&["up"])?;
@@ -126,13 +174,27 @@ fn for_real() -> TestResult {
     }
     status_is_healthy(project, 2, 2)?;
 
-    runtime.block_on(serving_scraped_analysed_alerting(client, project))?;
+    let (mut one_percent, prometheus) =
+        runtime.block_on(serving_scraped_analysed_alerting(client, project))?;
+    runtime.block_on(operate::alerts_reach_slack_and_email(&webhook, &smtp))?;
 
-    // Planted faults fail their checks; undone before down.
+    // Planted faults fail their checks (in prod; undone), while dev's 1% errors run on.
     runtime.block_on(operate::planted_faults_fail_their_checks(client, project))?;
+    // The rest of the 6 minutes of 1% errors needs little of the machine: another cluster test
+    // runs meanwhile.
+    exclusive.take();
+    runtime.block_on(operate::six_minutes_of(&one_percent));
+    exclusive = Some(crate::own::exclusive());
+    runtime.block_on(operate::one_percent_burns_ten_times(
+        project,
+        &prometheus,
+        &mut one_percent,
+    ))?;
 
     // 4. down --keep-cluster leaves nothing behind (the git server's namespace too).
-    down_and_check(runtime, client, project, "customer-platform")
+    let down = down_and_check(runtime, client, project, "customer-platform");
+    drop(exclusive);
+    down
 }
 
 fn gitops_step(run: &crate::own::Run) -> Result<Value, String> {
@@ -164,7 +226,11 @@ async fn synced_from_the_server(client: &Client, head: &str) -> TestResult {
     Ok(())
 }
 
-async fn serving_scraped_analysed_alerting(client: &Client, project: &Project) -> TestResult {
+/// Returns dev's 1% errors, running, and Prometheus.
+async fn serving_scraped_analysed_alerting(
+    client: &Client,
+    project: &Project,
+) -> Result<(operate::OnePercent, prom::Client), String> {
     // Every prod pod answers on its own pod IP.
     let pods = monitoring::serving(client, "prod", "customer-api", 8080, 3).await?;
     for addr in &pods.addrs {
@@ -179,20 +245,33 @@ async fn serving_scraped_analysed_alerting(client: &Client, project: &Project) -
     operate::slo_without_traffic_has_no_data(project)?;
     monitoring::requests_counted(&prometheus, "prod", &pods).await?;
     analysis_measures_real_values(client, &prometheus, &pods).await?;
-    operate::validate_passes(project).await?;
-    let secret = Api::<Secret>::namespaced(client.clone(), "prod")
+    // Dev serves some clean traffic too, so that every dashboard and SLO has data.
+    let dev = monitoring::serving(client, "practice", "customer-api", 8080, 1).await?;
+    operate::validate_passes(project, &dev.addrs).await?;
+    operate::published_urls_give_the_same_answers(client, project).await?;
+    let (token, dev_token) = (
+        admin_token(client, "prod").await?,
+        admin_token(client, "practice").await?,
+    );
+    let one_percent = operate::OnePercent::start(dev.addrs[0], dev_token);
+    monitoring::fast_burn_reaches_alertmanager(client, "monitoring", &prometheus, &pods, &token)
+        .await?;
+    operate::slo_after_errors_is_exhausted_and_paging(project)?;
+    Ok((one_percent, prometheus))
+}
+
+/// The service's admin token in `ns` (its Secret `customer-api-admin`, generated by `up`).
+async fn admin_token(client: &Client, ns: &str) -> Result<String, String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
         .get("customer-api-admin")
         .await
-        .map_err(|e| format!("Secret prod/customer-api-admin: {e}"))?;
-    let token = secret
+        .map_err(|e| format!("Secret {ns}/customer-api-admin: {e}"))?;
+    secret
         .data
         .as_ref()
         .and_then(|d| d.get("ADMIN_TOKEN"))
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
-        .ok_or("Secret prod/customer-api-admin has no ADMIN_TOKEN")?;
-    monitoring::fast_burn_reaches_alertmanager(client, "monitoring", &prometheus, &pods, &token)
-        .await?;
-    operate::slo_after_errors_is_exhausted_and_paging(project)
+        .ok_or_else(|| format!("Secret {ns}/customer-api-admin has no ADMIN_TOKEN"))
 }
 
 /// The rendered AnalysisTemplate, run once by the real Rollouts controller against the stable
