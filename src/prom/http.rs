@@ -196,6 +196,14 @@ impl Http {
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
+        if self._forward.is_some() {
+            // The server closes the connection after answering, which ends the port-forward
+            // stream. Closing only our side would not: a port-forward cannot pass a half-close
+            // on, so the server would hold the connection open until its idle timeout
+            // (Prometheus: 5 minutes), and a few hundred requests later refuse new ones at its
+            // connection limit.
+            request = request.header(header::CONNECTION, "close");
+        }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|_| Error::Url {

@@ -755,3 +755,47 @@ where
     waited.map_err(|e| format!("{e}: exit {:?}: {}\n{}", run.code, run.json, run.stderr))?;
     Ok(run)
 }
+
+/// Connections of this host's network namespace to `ip:port` that are established
+/// (`/proc/net/tcp`: addresses in hex, the IPv4 address's bytes in host order).
+fn established_to(ip: std::net::Ipv4Addr, port: u16) -> usize {
+    let want = format!("{:08X}:{port:04X}", u32::from_le_bytes(ip.octets()));
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == want && f[3] == "01"
+        })
+        .count()
+}
+
+/// A run of `validate` leaves no connection to Prometheus open behind it: every request
+/// through the port-forward asks the server to close (a port-forward cannot pass on a
+/// half-close, and Prometheus would keep each for 5 minutes, refusing new ones at its limit
+/// of 512 a few hundred requests later: a CI loop of `validate` hung so).
+pub async fn validate_leaves_no_connection_open(client: &Client, project: &Project) -> TestResult {
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client.clone(), "monitoring");
+    let ip: std::net::Ipv4Addr = pods
+        .list(&kube::api::ListParams::default().labels("app.kubernetes.io/name=prometheus"))
+        .await
+        .map_err(|e| e.to_string())?
+        .items
+        .iter()
+        .find_map(|p| p.status.as_ref()?.pod_ip.as_deref()?.parse().ok())
+        .ok_or("no Prometheus pod with an IP")?;
+    let before = established_to(ip, 9090);
+    for _ in 0..5 {
+        project.run(&["validate", "-o", "json"])?;
+    }
+    let after = established_to(ip, 9090);
+    // (the Rollouts controller keeps its own connections to Prometheus alive between
+    // measurements: only growth counts)
+    if after > before + 2 {
+        return Err(format!(
+            "{after} connections to Prometheus at {ip}:9090 are open after 5 runs of validate ({before} before)"
+        ));
+    }
+    Ok(())
+}

@@ -248,6 +248,7 @@ async fn serving_scraped_analysed_alerting(
     // Dev serves some clean traffic too, so that every dashboard and SLO has data.
     let dev = monitoring::serving(client, "practice", "customer-api", 8080, 1).await?;
     operate::validate_passes(project, &dev.addrs).await?;
+    operate::validate_leaves_no_connection_open(client, project).await?;
     operate::published_urls_give_the_same_answers(client, project).await?;
     let (token, dev_token) = (
         admin_token(client, "prod").await?,
