@@ -1236,6 +1236,23 @@ fn validate_and_slo_status_exit_2_on_bad_usage_and_3_when_the_cluster_is_unreach
             down.stderr
         );
     }
+    // Prometheus that cannot be reached is exit 3 too, said as such.
+    let no_prometheus = run(&[
+        "slo",
+        "status",
+        "--driver",
+        "existing",
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(no_prometheus.code, 3, "{}", no_prometheus.stderr);
+    assert!(
+        no_prometheus
+            .stderr
+            .starts_with("error: cannot ask the platform's Prometheus\n  caused by: cannot connect to Prometheus at http://127.0.0.1:1"),
+        "{}",
+        no_prometheus.stderr
+    );
     let json = run(&["validate", "--driver", "existing", "-o", "json"]);
     let report: serde_json::Value =
         serde_json::from_str(&json.stdout).expect("a JSON error report");

@@ -34,6 +34,15 @@ pub fn slo_without_traffic_has_no_data(project: &Project) -> TestResult {
             run.code, run.json
         ));
     }
+    let status = project.run(&["status", "-o", "json"])?;
+    let rows = status.json["slos"].as_array().cloned().unwrap_or_default();
+    if rows.len() != 3
+        || rows
+            .iter()
+            .any(|r| r["state"] != "NoData" || !r["budgetRemaining"].is_null())
+    {
+        return Err(format!("status without traffic: {}", status.json));
+    }
     for s in &slos {
         let reason = s["reason"].as_str().unwrap_or_default();
         if s["state"] != "NoData"
@@ -197,6 +206,19 @@ pub fn slo_after_errors_is_exhausted_and_paging(project: &Project) -> TestResult
             "slo status after 20% errors: exit {:?}: {availability}",
             run.code
         ));
+    }
+    // `status` shows the spent budget and calls the platform Degraded for it.
+    let status = project.run(&["status", "-o", "json"])?;
+    let row = status.json["slos"].as_array().and_then(|rows| {
+        rows.iter()
+            .find(|r| r["environment"] == "prod" && r["name"] == "customer-api-availability")
+    });
+    if status.json["status"] != "Degraded"
+        || row.is_none_or(|r| {
+            r["state"] != "Exhausted" || r["budgetRemaining"].as_f64().is_none_or(|b| b > 0.0)
+        })
+    {
+        return Err(format!("status with a spent budget: {}", status.json));
     }
     let text = std::fs::read_to_string(&junit).map_err(|e| e.to_string())?;
     let doc = roxmltree::Document::parse(&text).map_err(|e| format!("JUnit XML: {e}"))?;
