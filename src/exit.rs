@@ -135,7 +135,11 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
     let talks_to_kube = err
         .chain()
         .any(|c| c.is::<kube::Error>() || c.is::<crate::kube::Error>());
-    if talks_to_kube && err.chain().any(unreachable) {
+    let helm_unreachable = err.chain().any(|c| {
+        c.downcast_ref::<crate::addons::Error>()
+            .is_some_and(crate::addons::Error::is_unreachable)
+    });
+    if (talks_to_kube && err.chain().any(unreachable)) || helm_unreachable {
         return Some(
             "cannot reach the cluster's API server (the connection was refused, cut or timed \
              out): is the cluster running? `platformctl status` asks it; once it answers, run \
@@ -198,4 +202,35 @@ fn kube_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
         });
     }
     cause.downcast_ref::<wait::Error>().map(wait_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CI run saw the API server go away during `helm list`: helm says so in its own words,
+    /// and the hint must be the one for an unreachable cluster, not helm's history.
+    #[test]
+    fn helm_that_cannot_reach_the_cluster_gets_the_unreachable_hint() {
+        let failed = |stderr: &str| {
+            anyhow::Error::new(crate::addons::Error::Failed {
+                action: "list",
+                target: None,
+                status: Some(1),
+                stderr: stderr.into(),
+            })
+            .context("step `addons` failed")
+        };
+        let down = failed(
+            "Error: Kubernetes cluster unreachable: Get \"https://127.0.0.1:10138/version\": dial tcp 127.0.0.1:10138: connect: connection refused",
+        );
+        assert_eq!(classify(&down), Code::Environment);
+        assert!(
+            hint(&down).is_some_and(|h| h.starts_with("cannot reach the cluster's API server")),
+            "{:?}",
+            hint(&down)
+        );
+        let other = failed("Error: INSTALLATION FAILED: chart requires kubeVersion >=1.35");
+        assert_eq!(hint(&other), None);
+    }
 }

@@ -142,4 +142,17 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::TimedOut { .. })
     }
+
+    /// helm could not reach the API server: it says so (`Kubernetes cluster unreachable`,
+    /// helm v3 pkg/kube), or its client's dial or read failed under another message.
+    pub fn is_unreachable(&self) -> bool {
+        const SIGNS: [&str; 5] = [
+            "Kubernetes cluster unreachable",
+            "connect: connection refused",
+            "connection reset by peer",
+            "i/o timeout",
+            "client connection lost",
+        ];
+        matches!(self, Error::Failed { stderr, .. } if SIGNS.iter().any(|s| stderr.contains(s)))
+    }
 }
