@@ -290,13 +290,10 @@ pub struct RouteDuration(pub String);
 impl TryFrom<String> for RouteDuration {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        if s != "0" && super::monitoring::is_duration(&s) {
-            Ok(Self(s))
-        } else {
-            Err(format!(
-                "invalid duration `{s}`: expected units in order y, w, d, h, m, s, ms, e.g. `30s` or `4h`"
-            ))
+        if s == "0" {
+            return Err("invalid duration `0`: a route's intervals must be longer than 0".into());
         }
+        super::monitoring::Duration::try_from(s).map(|d| Self(d.0))
     }
 }
 

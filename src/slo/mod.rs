@@ -106,34 +106,67 @@ pub async fn collect(
     if specs.is_empty() {
         return Ok(Vec::new());
     }
+    let (groups, asked) = tokio::join!(prometheus.rules(), series_and_alerts(prometheus, specs));
+    let (groups, (values, alerts)) = (groups?, asked?);
+    Ok(statuses_of(specs, &values, &groups, &alerts))
+}
+
+/// As [`collect`], with the rule groups the caller has already read.
+pub async fn collect_with(
+    prometheus: &prom::Client,
+    specs: &[Spec],
+    groups: &[Group],
+) -> Result<Vec<Status>, prom::Error> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (values, alerts) = series_and_alerts(prometheus, specs).await?;
+    Ok(statuses_of(specs, &values, groups, &alerts))
+}
+
+/// Every recorded series of the SLOs, by (series, slo, namespace), and the alerts.
+type Values = BTreeMap<(String, String, String), f64>;
+
+async fn series_and_alerts(
+    prometheus: &prom::Client,
+    specs: &[Spec],
+) -> Result<(Values, Vec<prom::Alert>), prom::Error> {
     let query = series_query(specs);
-    let (answer, groups, alerts) = tokio::join!(
-        prometheus.query(&query, None),
-        prometheus.rules(),
-        prometheus.alerts()
-    );
-    let (answer, groups, alerts) = (answer?, groups?, alerts?);
-    let samples = answer.data.vector().unwrap_or_default();
-    let mut values: BTreeMap<(&str, &str, &str), f64> = BTreeMap::new();
-    for s in samples {
-        let label = |k: &str| s.metric.get(k).map(String::as_str).unwrap_or_default();
+    let (answer, alerts) = tokio::join!(prometheus.query(&query, None), prometheus.alerts());
+    let (answer, alerts) = (answer?, alerts?);
+    let mut values = Values::new();
+    for s in answer.data.vector().unwrap_or_default() {
+        let label = |k: &str| s.metric.get(k).cloned().unwrap_or_default();
         values.insert(
             (label("__name__"), label("slo"), label("namespace")),
             s.value.value,
         );
     }
-    Ok(specs
+    Ok((values, alerts))
+}
+
+fn statuses_of(
+    specs: &[Spec],
+    values: &Values,
+    groups: &[Group],
+    alerts: &[prom::Alert],
+) -> Vec<Status> {
+    specs
         .iter()
         .map(|spec| {
             let value = |series: &str| {
                 values
-                    .get(&(series, spec.name.as_str(), spec.namespace.as_str()))
+                    .get(&(
+                        series.to_string(),
+                        spec.name.clone(),
+                        spec.namespace.clone(),
+                    ))
                     .copied()
                     .filter(|v| v.is_finite())
             };
-            evaluate(spec, &value, &groups, &alerts)
+            evaluate(spec, &value, groups, alerts)
         })
-        .collect())
+        .collect()
 }
 
 /// Every recorded series of the SLOs in one selector.

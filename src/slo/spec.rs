@@ -144,16 +144,21 @@ pub fn error_ratio_series(window: &str) -> String {
 /// The recording rule of the remaining budget over the SLO window.
 pub const BUDGET_REMAINING_SERIES: &str = "slo:error_budget_remaining:ratio";
 
+/// The SLOs of the reference platform (this repository's platform.yaml), for tests.
+#[cfg(test)]
+pub(crate) fn reference() -> Vec<Spec> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/platform.yaml"))
+        .expect("platform.yaml");
+    specs(&config::parse(std::path::Path::new("platform.yaml"), &text).expect("valid"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_reference_platform_has_two_slos_in_prod() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/platform.yaml"))
-            .expect("platform.yaml");
-        let p = config::parse(std::path::Path::new("platform.yaml"), &text).expect("valid");
-        let specs = specs(&p);
+        let specs = reference();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["customer-api-availability", "customer-api-latency"]);
         let a = &specs[0];

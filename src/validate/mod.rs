@@ -163,15 +163,17 @@ pub async fn run(inputs: Inputs<'_>) -> Result<Vec<Check>, Error> {
                 .into_iter()
                 .filter(|s| inputs.environment.is_none_or(|e| s.environment == e))
                 .collect();
-            let (scrape, rules, am, dashboards, slos) = tokio::join!(
+            // (the rule groups, read once: the rule checks, the dashboards' recorded metrics and
+            // the SLOs' reasons for missing data all read them)
+            let groups = p.rules().await?;
+            let (scrape, am, dashboards, slos) = tokio::join!(
                 monitoring::scraping(p, &rendered),
-                monitoring::rules(p, &rendered),
                 monitoring::alertmanager(p, inputs.alertmanager, &rendered),
-                dashboards::dashboards(kube, p, inputs.platform, &rendered),
-                crate::slo::collect(p, &specs),
+                dashboards::dashboards(kube, p, inputs.platform, &rendered, &groups),
+                crate::slo::collect_with(p, &specs, &groups),
             );
             checks.extend(scrape?);
-            checks.extend(rules?);
+            checks.extend(monitoring::rules(&groups, &rendered));
             checks.extend(am?);
             checks.extend(dashboards?);
             checks.extend(hpas?);
@@ -243,26 +245,14 @@ async fn get(
     }
 }
 
-/// The ApiResource of a rendered object's kind (plural: lower-case kind + `s`, which holds for
-/// every kind validate reads).
+/// The ApiResource of a rendered object's kind, its plural as kube-rs derives it.
 fn resource_of(m: &Manifest) -> kube::discovery::ApiResource {
     let (group, version) = m.group_version();
-    kube::discovery::ApiResource {
-        group: group.to_string(),
-        version: version.to_string(),
-        api_version: m.api_version().to_string(),
-        kind: m.kind().to_string(),
-        plural: plural(m.kind()),
-    }
-}
-
-fn plural(kind: &str) -> String {
-    let lower = kind.to_lowercase();
-    if lower.ends_with("ss") {
-        format!("{lower}es")
-    } else {
-        format!("{lower}s")
-    }
+    kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        group,
+        version,
+        m.kind(),
+    ))
 }
 
 #[cfg(test)]

@@ -102,16 +102,10 @@ fn selector(s: &serde_json::Value) -> String {
     }
 }
 
-pub(super) async fn rules(
-    prometheus: &prom::Client,
-    rendered: &Rendered,
-) -> Result<Vec<Check>, Error> {
-    let rules: Vec<_> = rendered.kind("PrometheusRule").collect();
-    if rules.is_empty() {
-        return Ok(Vec::new());
-    }
-    let groups = prometheus.rules().await?;
+/// `groups`: the rule groups Prometheus has loaded.
+pub(super) fn rules(groups: &[prom::Group], rendered: &Rendered) -> Vec<Check> {
     let mut checks = Vec::new();
+    let rules = rendered.kind("PrometheusRule");
     for (env, m) in rules {
         let ns = m.namespace().unwrap_or_default();
         // The operator writes each PrometheusRule to `<namespace>-<name>-<uid>.yaml`
@@ -178,7 +172,7 @@ pub(super) async fn rules(
             checks.push(Check::new("rules", &object, env, verdict, message));
         }
     }
-    Ok(checks)
+    checks
 }
 
 pub(super) async fn alertmanager(

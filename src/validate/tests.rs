@@ -129,11 +129,16 @@ fn objects_belong_to_their_environment() {
         .collect();
     assert_eq!(apps, ["customer-platform-prod"]);
     assert_eq!(prod.kind("HorizontalPodAutoscaler").count(), 1);
+    let plural = |kind: &str| {
+        let (_, m) = all.kind(kind).next().expect("rendered");
+        resource_of(m).plural
+    };
     assert_eq!(plural("Ingress"), "ingresses");
     assert_eq!(
         plural("HorizontalPodAutoscaler"),
         "horizontalpodautoscalers"
     );
+    assert_eq!(plural("PrometheusRule"), "prometheusrules");
 }
 
 #[test]

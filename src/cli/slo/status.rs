@@ -241,18 +241,9 @@ fn describe(s: &slo::Status) -> String {
 mod tests {
     use super::*;
 
+    /// customer-api's availability SLO in prod: 99.9% over 30d.
     fn spec() -> slo::Spec {
-        slo::Spec {
-            name: "customer-api-availability".into(),
-            sli: slo::Sli::Availability,
-            service: "customer-api".into(),
-            environment: "prod".into(),
-            namespace: "prod".into(),
-            objective: 0.999,
-            window: "30d".into(),
-            window_seconds: 30 * 86_400,
-            threshold: None,
-        }
+        slo::spec::reference().remove(0)
     }
 
     /// 1% errors everywhere, a quarter of the budget left, the 6h/30m page firing; and an SLO
