@@ -40,12 +40,27 @@ impl UsageError {
     }
 }
 
+/// The command was stopped by SIGINT or SIGTERM; the message says what had been done and how to
+/// go on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// Maps an error chain to an exit code: configuration and usage problems are 2, everything
 /// else that stopped a command (I/O, missing tools) is 3.
 pub fn classify(err: &anyhow::Error) -> Code {
     for cause in err.chain() {
         if cause.is::<UsageError>() || cause.is::<crate::render::TemplateError>() {
             return Code::Usage;
+        }
+        if cause.is::<Interrupted>() {
+            return Code::Interrupted;
+        }
+        if let Some(e) = cause.downcast_ref::<crate::rollout::Error>() {
+            return match e {
+                crate::rollout::Error::Refused(_) => Code::Usage,
+                _ => Code::Environment,
+            };
         }
         if let Some(code) = kube_code(cause) {
             return code;
@@ -170,6 +185,11 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(e) = cause.downcast_ref::<crate::up::gitserver::Error>() {
             return e.hint();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::rollout::Error>()
+            && let Some(h) = e.hint()
+        {
+            return Some(h);
         }
         if let Some(config::Error::Read { source, file }) = cause.downcast_ref::<config::Error>()
             && source.kind() == std::io::ErrorKind::NotFound

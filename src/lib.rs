@@ -22,6 +22,7 @@ pub mod output;
 pub mod prom;
 pub mod ready;
 pub mod render;
+pub mod rollout;
 pub mod slo;
 pub mod status;
 pub mod up;
@@ -127,6 +128,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Down(args) => cli::down::run(&ctx, args).await,
         Command::Validate(args) => cli::validate::run(&ctx, args).await,
         Command::Slo(args) => cli::slo::run(&ctx, args).await,
+        Command::Rollout(args) => cli::rollout::run(&ctx, args).await,
     }
 }
 

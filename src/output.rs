@@ -65,11 +65,32 @@ impl Report {
 pub struct Printer {
     format: Format,
     quiet: bool,
+    /// Set once an event went to stdout: the report that ends the stream is one line too, so
+    /// that `-o json` output is JSON lines throughout.
+    streamed: AtomicBool,
 }
 
 impl Printer {
     pub fn new(format: Format, quiet: bool) -> Self {
-        Printer { format, quiet }
+        Printer {
+            format,
+            quiet,
+            streamed: AtomicBool::new(false),
+        }
+    }
+
+    /// An event of a command that follows something live (`rollout watch`, `promote --wait`):
+    /// on stdout at once, `text` as a line, or with `-o json` `event` as one JSON line.
+    pub fn event(&self, text: &str, event: &Value) {
+        self.streamed.store(true, Ordering::Relaxed);
+        match self.format {
+            Format::Json => stdout(&serde_json::to_string(event).unwrap_or_default()),
+            Format::Text => stdout(text),
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
     }
 
     /// Whether stdout may carry ANSI colors.
@@ -81,8 +102,12 @@ impl Printer {
     pub fn report(&self, report: &Report) {
         match self.format {
             Format::Json => {
-                let text = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
-                stdout(&text);
+                let text = if self.streamed.load(Ordering::Relaxed) {
+                    serde_json::to_string(&report.to_json())
+                } else {
+                    serde_json::to_string_pretty(&report.to_json())
+                };
+                stdout(&text.unwrap_or_default());
             }
             Format::Text if self.quiet || report.text.is_empty() => {}
             Format::Text => stdout(report.text.trim_end_matches('\n')),

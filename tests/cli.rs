@@ -27,6 +27,12 @@ fn help_tree() {
         &["validate", "--help"],
         &["slo", "--help"],
         &["slo", "status", "--help"],
+        &["rollout", "--help"],
+        &["rollout", "get", "--help"],
+        &["rollout", "status", "--help"],
+        &["rollout", "watch", "--help"],
+        &["rollout", "promote", "--help"],
+        &["rollout", "undo", "--help"],
     ] {
         let run = platformctl(dir.path(), args);
         assert_eq!(run.code, 0, "{args:?}");

@@ -6,6 +6,7 @@ pub mod down;
 pub mod init;
 pub mod lint;
 pub mod render;
+pub mod rollout;
 pub mod slo;
 pub mod status;
 pub mod up;
@@ -97,6 +98,7 @@ pub enum Command {
     Doctor(doctor::Args),
     Validate(validate::Args),
     Slo(slo::Args),
+    Rollout(rollout::Args),
 }
 
 /// What every command gets besides its own arguments.
@@ -112,5 +114,21 @@ impl Context<'_> {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
+    }
+}
+
+/// Resolves when platformctl gets SIGINT (Ctrl-C) or SIGTERM, naming it; never, where the
+/// handlers cannot be installed.
+pub async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "interrupted (SIGINT)",
+            _ = term.recv() => "terminated (SIGTERM)",
+        },
+        _ => std::future::pending().await,
     }
 }

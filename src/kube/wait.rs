@@ -91,7 +91,7 @@ pub async fn all_ready(
 /// An error the watch recovers from on its own: the API server cannot be reached, answers
 /// that it is not ready or overloaded (5xx, 429) while it starts, or, back from a restart,
 /// that the watch's resource version is gone (410: the watcher lists again).
-fn transient(e: &watcher::Error) -> bool {
+pub(crate) fn transient(e: &watcher::Error) -> bool {
     let recovers = |code: u16| code == 410 || code == 429 || code >= 500;
     if let watcher::Error::WatchError(status) = e
         && recovers(status.code)
