@@ -21,6 +21,7 @@ pub mod lint;
 pub mod output;
 pub mod prom;
 pub mod ready;
+pub mod release;
 pub mod render;
 pub mod rollout;
 pub mod slo;
@@ -129,6 +130,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Validate(args) => cli::validate::run(&ctx, args).await,
         Command::Slo(args) => cli::slo::run(&ctx, args).await,
         Command::Rollout(args) => cli::rollout::run(&ctx, args).await,
+        Command::SetImage(args) => cli::set_image::run(&ctx, args).await,
     }
 }
 

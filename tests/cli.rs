@@ -27,6 +27,7 @@ fn help_tree() {
         &["validate", "--help"],
         &["slo", "--help"],
         &["slo", "status", "--help"],
+        &["set-image", "--help"],
         &["rollout", "--help"],
         &["rollout", "get", "--help"],
         &["rollout", "status", "--help"],
@@ -1360,4 +1361,96 @@ fn up_refuses_missing_receiver_secret_files_before_touching_the_cluster() {
         run.stderr
     );
     assert!(!run.stdout.contains("not-shown") && !run.stderr.contains("not-shown"));
+}
+
+/// `set-image`: only the tag's text changes in platform.yaml (the microservices example writes
+/// its tags as flow mappings), the tree is re-rendered, `--commit` commits both and nothing
+/// else; bad input is exit 2 with nothing written.
+#[test]
+fn set_image_edits_the_tag_in_place_renders_and_commits_and_refuses_bad_input() {
+    let dir = scratch();
+    assert_eq!(
+        platformctl(dir.path(), &["init", "--example", "microservices"]).code,
+        0
+    );
+    let file = dir.path().join("platform.yaml");
+    let before = std::fs::read_to_string(&file).expect("platform.yaml");
+    // An unrelated change in the work tree stays out of the commit.
+    std::fs::write(dir.path().join("notes.txt"), "mine\n").expect("write");
+    let run = platformctl(
+        dir.path(),
+        &[
+            "set-image",
+            "dev",
+            "orders=0.2.0",
+            "payments=0.2.1",
+            "--commit",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let after = std::fs::read_to_string(&file).expect("platform.yaml");
+    let want = before
+        .replacen(
+            "image: platformctl/orders\n    tags: { dev: 0.1.0,",
+            "image: platformctl/orders\n    tags: { dev: 0.2.0,",
+            1,
+        )
+        .replacen(
+            "image: platformctl/payments\n    tags: { dev: 0.1.0,",
+            "image: platformctl/payments\n    tags: { dev: 0.2.1,",
+            1,
+        );
+    assert_ne!(
+        want, before,
+        "the example writes its tags as this test expects"
+    );
+    assert_eq!(after, want, "only the two tags changed");
+    let rollout =
+        std::fs::read_to_string(dir.path().join("envs/dev/orders/rollout.yaml")).expect("rendered");
+    assert!(
+        rollout.contains("image: \"platformctl/orders:0.2.0\""),
+        "{rollout}"
+    );
+    let log =
+        platform::git(dir.path(), &["log", "-1", "--format=%s", "--name-only"]).expect("git log");
+    assert_eq!(
+        log.trim(),
+        "set-image dev: orders 0.2.0, payments 0.2.1\n\nenvs/dev/orders/rollout.yaml\nenvs/dev/payments/rollout.yaml\nplatform.yaml",
+    );
+    let status = platform::git(dir.path(), &["status", "--porcelain"]).expect("git status");
+    assert_eq!(status.trim(), "?? notes.txt");
+    // Again: nothing to change, nothing committed.
+    let again = platformctl(
+        dir.path(),
+        &["-o", "json", "set-image", "dev", "orders=0.2.0"],
+    );
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(
+        again.stdout.contains("\"status\": \"Unchanged\""),
+        "{}",
+        again.stdout
+    );
+    // Bad input: exit 2, nothing written.
+    let files = files(dir.path());
+    for (args, says) in [
+        (
+            &["set-image", "qa", "orders=1.0.0"][..],
+            "no environment `qa`",
+        ),
+        (&["set-image", "dev", "basket=1.0.0"], "no service `basket`"),
+        (
+            &["set-image", "dev", "orders"],
+            "`orders` is not SERVICE=TAG",
+        ),
+        (
+            &["set-image", "dev", "orders=not/a/tag"],
+            "services[1].tags.dev: `not/a/tag` is not a valid image tag",
+        ),
+    ] {
+        let run = platformctl(dir.path(), args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+    assert_eq!(files, self::files(dir.path()));
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), after);
 }

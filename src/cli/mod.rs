@@ -7,6 +7,7 @@ pub mod init;
 pub mod lint;
 pub mod render;
 pub mod rollout;
+pub mod set_image;
 pub mod slo;
 pub mod status;
 pub mod up;
@@ -96,9 +97,10 @@ pub enum Command {
     /// be reached is a warning). Every finding that is not fine comes with a fix. Changes
     /// nothing. Exits 1 when a finding is an error; warnings alone exit 0.
     Doctor(doctor::Args),
+    SetImage(set_image::Args),
+    Rollout(rollout::Args),
     Validate(validate::Args),
     Slo(slo::Args),
-    Rollout(rollout::Args),
 }
 
 /// What every command gets besides its own arguments.

@@ -5,6 +5,7 @@
 //! clusters or the CLI; it never prints.
 
 mod alerting;
+pub mod edit;
 mod locate;
 mod model;
 mod validate;

@@ -272,6 +272,10 @@ pub struct Service {
     pub probes: Probes,
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Configuration that ships with a version (by tag): merged over `config` wherever that tag
+    /// runs, so that promoting the tag promotes its configuration too.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_config: BTreeMap<String, BTreeMap<String, String>>,
     /// Names of Secrets mounted as environment; values are never in this file.
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -291,6 +295,12 @@ pub fn split_tag(v: &str) -> (Option<&str>, Option<&str>) {
 }
 
 impl Service {
+    /// The configuration of `tag` (a tag, `tag@digest` or a digest) from `versionConfig`.
+    pub fn version_config(&self, tag: &str) -> Option<&BTreeMap<String, String>> {
+        let (t, _) = split_tag(tag);
+        self.version_config.get(t?)
+    }
+
     /// The image reference of `tag`: `repo:tag`, `repo:tag@digest` or `repo@digest`.
     pub fn image_ref(&self, tag: &str) -> String {
         match split_tag(tag) {

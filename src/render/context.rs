@@ -283,11 +283,11 @@ impl<'a> Platform<'a> {
 
 fn service<'a>(p: &'a config::Platform, env: &Env<'a>, s: &'a config::Service) -> Service<'a> {
     let tag = s.tags.get(env.name).map_or("", String::as_str);
-    let mut config: Vec<(String, String)> = s
-        .config
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut merged = s.config.clone();
+    if let Some(release) = s.version_config(tag) {
+        merged.extend(release.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut config: Vec<(String, String)> = merged.into_iter().collect();
     let buckets: Vec<String> = s.metrics.buckets.iter().map(|b| num(*b)).collect();
     config.extend([
         ("PLATFORM_ENVIRONMENT".to_string(), env.name.to_string()),

@@ -82,23 +82,15 @@ pub(super) fn service(out: &mut Problems, at: &str, s: &Service, envs: &[&Enviro
             out.add(format!("{at}.failureThreshold"), "must be at least 1");
         }
     }
-    for key in s.config.keys() {
-        let ok = !key.is_empty()
-            && key.len() <= 253
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
-        if !ok {
-            out.add(
-                format!("{at}.config.{key}"),
-                format!("`{key}` is not a valid ConfigMap key"),
-            );
-        } else if key.starts_with("PLATFORM_") {
-            out.add(
-                format!("{at}.config.{key}"),
-                "keys starting with PLATFORM_ are set by platformctl",
-            );
+    config_keys(out, &format!("{at}.config"), s.config.keys());
+    for (version, config) in &s.version_config {
+        let path = format!("{at}.versionConfig.{version}");
+        if version.contains('@') || version.contains(':') {
+            out.add(&path, "a version here is a tag, without a digest");
+        } else {
+            image_tag(out, &path, version);
         }
+        config_keys(out, &path, config.keys());
     }
     for (i, name) in s.secrets.iter().enumerate() {
         dns_subdomain(out, &format!("{at}.secrets[{i}]"), name);
@@ -243,5 +235,27 @@ pub(super) fn latency(out: &mut Problems, at: &str, l: &LatencyTarget, s: &Servi
                 list.join(", ")
             ),
         );
+    }
+}
+
+/// ConfigMap keys: valid, and none of the `PLATFORM_` ones platformctl sets.
+fn config_keys<'a>(out: &mut Problems, at: &str, keys: impl Iterator<Item = &'a String>) {
+    for key in keys {
+        let ok = !key.is_empty()
+            && key.len() <= 253
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+        if !ok {
+            out.add(
+                format!("{at}.{key}"),
+                format!("`{key}` is not a valid ConfigMap key"),
+            );
+        } else if key.starts_with("PLATFORM_") {
+            out.add(
+                format!("{at}.{key}"),
+                "keys starting with PLATFORM_ are set by platformctl",
+            );
+        }
     }
 }
