@@ -56,6 +56,11 @@ pub fn classify(err: &anyhow::Error) -> Code {
         if cause.is::<Interrupted>() {
             return Code::Interrupted;
         }
+        if let Some(crate::promote::Error::Refused(_)) =
+            cause.downcast_ref::<crate::promote::Error>()
+        {
+            return Code::CheckFailed;
+        }
         if let Some(e) = cause.downcast_ref::<crate::rollout::Error>() {
             return match e {
                 crate::rollout::Error::Refused(_) => Code::Usage,

@@ -20,6 +20,7 @@ pub mod kube;
 pub mod lint;
 pub mod output;
 pub mod prom;
+pub mod promote;
 pub mod ready;
 pub mod release;
 pub mod render;
@@ -131,6 +132,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Slo(args) => cli::slo::run(&ctx, args).await,
         Command::Rollout(args) => cli::rollout::run(&ctx, args).await,
         Command::SetImage(args) => cli::set_image::run(&ctx, args).await,
+        Command::Promote(args) => cli::promote::run(&ctx, args).await,
     }
 }
 

@@ -28,6 +28,7 @@ fn help_tree() {
         &["slo", "--help"],
         &["slo", "status", "--help"],
         &["set-image", "--help"],
+        &["promote", "--help"],
         &["rollout", "--help"],
         &["rollout", "get", "--help"],
         &["rollout", "status", "--help"],

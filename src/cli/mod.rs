@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod lint;
+pub mod promote;
 pub mod render;
 pub mod rollout;
 pub mod set_image;
@@ -98,6 +99,7 @@ pub enum Command {
     /// nothing. Exits 1 when a finding is an error; warnings alone exit 0.
     Doctor(doctor::Args),
     SetImage(set_image::Args),
+    Promote(promote::Args),
     Rollout(rollout::Args),
     Validate(validate::Args),
     Slo(slo::Args),

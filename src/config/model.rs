@@ -33,6 +33,25 @@ pub struct Platform {
     pub load: Vec<LoadTest>,
     #[serde(default)]
     pub alerting: Alerting,
+    #[serde(default)]
+    pub promotion: Promotion,
+}
+
+/// `promote`'s gates before a production environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Promotion {
+    /// The least error budget (percent of the SLO window's) the target's SLOs must have left.
+    #[serde(default = "defaults::min_error_budget")]
+    pub min_error_budget: f64,
+}
+
+impl Default for Promotion {
+    fn default() -> Self {
+        Promotion {
+            min_error_budget: defaults::min_error_budget(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -601,6 +620,9 @@ mod defaults {
     }
     pub fn chaos_mode() -> super::ChaosMode {
         super::ChaosMode::One
+    }
+    pub fn min_error_budget() -> f64 {
+        25.0
     }
     pub fn load_path() -> String {
         "/".into()

@@ -68,6 +68,13 @@ pub fn validate(p: &Platform) -> Vec<Problem> {
     addons(&mut out, &p.addons);
     gitops(&mut out, &p.gitops);
     environments(&mut out, &p.environments);
+    let budget = p.promotion.min_error_budget;
+    if !(0.0..=100.0).contains(&budget) || budget.is_nan() {
+        out.add(
+            "promotion.minErrorBudget",
+            format!("must be a percentage from 0 to 100, found {budget}"),
+        );
+    }
     let envs: Vec<&Environment> = p.environments.iter().collect();
     let mut names = BTreeSet::new();
     if p.services.is_empty() {
