@@ -12,9 +12,11 @@ mod operate;
 mod own;
 #[path = "../common/platform.rs"]
 mod platform;
+mod promote;
 mod readme;
 mod receivers;
 mod support;
+mod traffic;
 mod up;
 mod up_for_real;
 mod workloads;
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
     // First of the tests on clusters of their own: it waits minutes for its error budget to
     // burn, and lets the next ones run meanwhile.
     trials.extend(up_for_real::trials());
+    trials.extend(promote::trials());
     trials.extend(apply::trials());
     trials.extend(argocd::trials());
     trials.extend(addons::trials());
