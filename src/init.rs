@@ -124,18 +124,7 @@ pub async fn commit(
     add.extend(names.iter().map(String::as_str));
     run(project, &add).await?;
     // An identity of its own when the user has none configured (a fresh machine, CI).
-    let identity = gitserver::git(project, &["config", "user.email"], GIT_LIMIT)
-        .await?
-        .success();
-    let mut args = Vec::new();
-    if !identity {
-        args.extend([
-            "-c",
-            "user.name=platformctl",
-            "-c",
-            "user.email=platformctl@localhost",
-        ]);
-    }
+    let mut args = gitserver::identity(project).await?;
     args.extend(["commit", "-q", "--no-verify", "-m", message, "--"]);
     args.extend(names.iter().map(String::as_str));
     run(project, &args).await?;

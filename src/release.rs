@@ -157,7 +157,10 @@ pub async fn commit(file: &Path, message: &str) -> Result<Option<String>, Error>
     if git(&dir, &staged).await?.success() {
         return Ok(None);
     }
-    let mut commit = vec!["commit", "-q", "-m", message, "--"];
+    let mut commit = crate::up::gitserver::identity(&dir)
+        .await
+        .map_err(|e| Error::Git(e.to_string()))?;
+    commit.extend(["commit", "-q", "-m", message, "--"]);
     commit.extend(&paths);
     let out = git(&dir, &commit).await?;
     if !out.success() {

@@ -129,7 +129,9 @@ pub async fn refresh(client: &Client, platform: &Platform, app: &str) -> Result<
 /// Commits the revert of `commit` on top of HEAD ("revert: <its message>"); returns the new
 /// commit.
 pub async fn revert(project: &Path, commit: &str) -> Result<String, Error> {
-    let out = git(project, &["revert", "--no-edit", commit]).await?;
+    let mut args = gitserver::identity(project).await?;
+    args.extend(["revert", "--no-edit", commit]);
+    let out = git(project, &args).await?;
     if !out.success() {
         let _ = git(project, &["revert", "--abort"]).await;
         return Err(Error::Git(format!(

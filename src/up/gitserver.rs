@@ -225,6 +225,24 @@ pub async fn push(
     Ok(Pushed::Updated(before, head.to_string()))
 }
 
+/// `-c` options giving platformctl's own identity to a commit in `dir` when the user has none
+/// configured (a fresh machine, CI); none otherwise.
+pub(crate) async fn identity(dir: &Path) -> Result<Vec<&'static str>, Error> {
+    let configured = git(dir, &["config", "user.email"], GIT_LIMIT)
+        .await?
+        .success();
+    Ok(if configured {
+        Vec::new()
+    } else {
+        vec![
+            "-c",
+            "user.name=platformctl",
+            "-c",
+            "user.email=platformctl@localhost",
+        ]
+    })
+}
+
 /// Runs `git -C dir args` without prompting (through [`process::run`]: no terminal, killed
 /// with platformctl), stopped and an error after `limit`.
 pub(crate) async fn git(dir: &Path, args: &[&str], limit: Duration) -> Result<Output, Error> {
