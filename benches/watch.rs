@@ -49,7 +49,11 @@ fn lines(child: &mut Child) -> Result<mpsc::Receiver<(Instant, String)>, String>
 }
 
 /// Milliseconds from `since` until a line of `rx` holds `marker`.
-fn until(rx: &mpsc::Receiver<(Instant, String)>, marker: &str, since: Instant) -> Result<f64, String> {
+fn until(
+    rx: &mpsc::Receiver<(Instant, String)>,
+    marker: &str,
+    since: Instant,
+) -> Result<f64, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -114,7 +118,11 @@ fn run() -> Result<bool, String> {
     let write = |message: &str| {
         let patch = json!({"status": {"observedGeneration": "1", "phase": "Progressing", "message": message}});
         runtime
-            .block_on(rollouts.patch_status("customer-api", &PatchParams::default(), &Patch::Merge(&patch)))
+            .block_on(rollouts.patch_status(
+                "customer-api",
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            ))
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
@@ -122,7 +130,17 @@ fn run() -> Result<bool, String> {
     let mut ours = Command::new(env!("CARGO_BIN_EXE_platformctl"))
         .args(["-f"])
         .arg(&file)
-        .args(["rollout", "watch", "customer-api", "--env", "prod", "-o", "json", "--timeout", "1h"])
+        .args([
+            "rollout",
+            "watch",
+            "customer-api",
+            "--env",
+            "prod",
+            "-o",
+            "json",
+            "--timeout",
+            "1h",
+        ])
         .env("KUBECONFIG", &sim.kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -131,7 +149,16 @@ fn run() -> Result<bool, String> {
     let mut peer = Command::new(sim.tool("kubectl")?)
         .args(["--kubeconfig"])
         .arg(&sim.kubeconfig)
-        .args(["-n", "prod", "get", "rollouts.argoproj.io", "customer-api", "-w", "-o", "jsonpath={.status.message}{\"\\n\"}"])
+        .args([
+            "-n",
+            "prod",
+            "get",
+            "rollouts.argoproj.io",
+            "customer-api",
+            "-w",
+            "-o",
+            "jsonpath={.status.message}{\"\\n\"}",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -157,7 +184,9 @@ fn run() -> Result<bool, String> {
     drop(sim);
     let (m50, m95) = (percentile(mine.clone(), 0.5), percentile(mine, 0.95));
     let (p50, p95) = (percentile(theirs.clone(), 0.5), percentile(theirs, 0.95));
-    println!("platformctl rollout watch: status write → event printed: median {m50:.1} ms, p95 {m95:.1} ms over {rounds} changes");
+    println!(
+        "platformctl rollout watch: status write → event printed: median {m50:.1} ms, p95 {m95:.1} ms over {rounds} changes"
+    );
     println!("kubectl get rollout -w (peer, a raw watch): median {p50:.1} ms, p95 {p95:.1} ms");
     let ok = m95 < BUDGET_MS;
     println!(

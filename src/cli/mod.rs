@@ -121,18 +121,49 @@ impl Context<'_> {
     }
 }
 
-/// Resolves when platformctl gets SIGINT (Ctrl-C) or SIGTERM, naming it; never, where the
-/// handlers cannot be installed.
-pub async fn interrupted() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "interrupted (SIGINT)",
-            _ = term.recv() => "terminated (SIGTERM)",
-        },
-        _ => std::future::pending().await,
+/// SIGINT (Ctrl-C) and SIGTERM, caught from the moment [`Signals::install`] is called: a signal
+/// that comes while a command is busy (a push, a commit) is kept until it asks.
+pub struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// Resolves at the next signal, naming it; never, where the handlers could not be installed.
+    pub async fn recv(&mut self) -> &'static str {
+        let int = async {
+            match self.int.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let term = async {
+            match self.term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = int => "interrupted (SIGINT)",
+            () = term => "terminated (SIGTERM)",
+        }
+    }
+
+    /// A signal that came since the last ask, if one did.
+    pub fn pending(&mut self) -> Option<&'static str> {
+        use futures::FutureExt;
+        self.recv().now_or_never()
     }
 }

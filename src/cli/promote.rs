@@ -112,6 +112,7 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         no_revert,
         cluster,
     } = args;
+    let mut signals = crate::cli::Signals::install();
     let journal = Journal {
         ctx,
         started: Instant::now(),
@@ -253,6 +254,12 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
             rollouts: Vec::new(),
         }));
     }
+    if let Some(signal) = signals.pending() {
+        return Err(Interrupted(format!(
+            "{signal} before anything was written: run `platformctl promote {env}` again"
+        ))
+        .into());
+    }
     // Git: edit, render, commit, push, refresh.
     let project = ctx.project_dir();
     let written = crate::release::write(&ctx.file, &tags, &super::up::templates_dir(&project))?;
@@ -325,6 +332,13 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         rollouts: Vec::new(),
     };
     if !wait {
+        if let Some(signal) = signals.pending() {
+            return Err(Interrupted(format!(
+                "{signal}: {} was pushed to {} {} and Argo CD deploys it on its own; `platformctl promote {env} --wait` follows it",
+                short(&push.commit), push.url, push.branch
+            ))
+            .into());
+        }
         return Ok(report(&Summary {
             steps: journal.steps(),
             message: format!(
@@ -353,7 +367,7 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
     let ended = tokio::select! {
         r = follow => Some(r),
         () = tokio::time::sleep(timeout) => None,
-        signal = crate::cli::interrupted() => {
+        signal = signals.recv() => {
             return Err(Interrupted(format!(
                 "{signal} while following the promotion: {} was pushed to {} {} and Argo CD deploys it on its own; `platformctl promote {env} --wait` follows it again (nothing is committed twice)",
                 short(&push.commit), push.url, push.branch

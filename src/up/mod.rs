@@ -5,6 +5,7 @@
 //! at any moment is finished by the next one (there is no state outside the cluster and git).
 //! Steps report through [`Progress`]; this module never prints.
 
+mod apps;
 pub mod gitserver;
 mod objects;
 mod steps;

@@ -30,6 +30,9 @@ pub struct State {
     /// Under `--dry-run=server`: the namespaces the plan needs that do not exist (a dry run
     /// creates none, so nothing is sent into them).
     absent: BTreeSet<String>,
+    /// The commit the GitOps source's branch is at (pushed, or read), for the wait on the
+    /// Applications to sync it.
+    revision: Option<String>,
 }
 
 pub struct Outcome {
@@ -847,6 +850,7 @@ async fn gitops(
         };
         return Err(err(what));
     }
+    state.revision = out.stdout.split_whitespace().next().map(str::to_string);
     Ok(Outcome::done(
         Vec::new(),
         format!("{} {} at {}", remote.url, remote.branch, short(&out.stdout)),
@@ -900,8 +904,13 @@ async fn local_server(
     let detail = match gitserver::push(&client, &settings.platform, local, &settings.project, &head)
         .await?
     {
-        Pushed::Unchanged(head) => format!("{url} {} at {}", local.branch, short(&head)),
+        Pushed::Unchanged(head) => {
+            let detail = format!("{url} {} at {}", local.branch, short(&head));
+            state.revision = Some(head);
+            detail
+        }
         Pushed::Updated(before, head) => {
+            state.revision = Some(head.clone());
             changes.push(format!(
                 "pushed {} to {url} {}{}",
                 short(&head),
@@ -936,23 +945,27 @@ async fn wait_apps(
     if apps.is_empty() {
         return Ok(Outcome::skipped("no Argo CD application"));
     }
-    let resource = crate::kube::argo("Application", "applications");
-    let targets = apps
-        .iter()
-        .map(|m| wait::Target {
-            key: m.key(),
-            api: Api::<DynamicObject>::namespaced_with(
-                client.clone(),
-                m.namespace().unwrap_or("argocd"),
-                &resource,
-            ),
-            name: m.name().to_string(),
-        })
-        .collect();
-    wait::all_ready(targets, settings.timeout, &|key, readiness| {
-        progress.message(Step::Wait, &format!("{key}: {readiness:?}"));
-    })
-    .await?;
+    // Synced at the commit the source has (asked to refresh where it is not: a push is seen
+    // at once rather than at Argo CD's next poll), then Healthy.
+    let timeout = settings.timeout;
+    let wait = async {
+        if let Some(revision) = state.revision.clone() {
+            super::apps::synced_at(&settings.platform, &client, &apps, &revision, progress).await?;
+        }
+        super::apps::healthy(&settings.platform, &client, &apps, progress).await
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(r) => r?,
+        Err(_) => {
+            return Err(Box::new(wait::Error::TimedOut {
+                after: timeout,
+                waiting: apps
+                    .iter()
+                    .map(|m| (m.key(), "not Synced and Healthy".to_string()))
+                    .collect(),
+            }));
+        }
+    }
     Ok(Outcome::done(
         Vec::new(),
         format!(

@@ -160,6 +160,7 @@ pub fn text(info: &Info) -> String {
 /// the rollout until its verdict is final or `timeout` runs out.
 pub async fn wait(ctx: &crate::cli::Context<'_>, w: Wait, events: bool) -> anyhow::Result<Outcome> {
     let Wait { target, timeout } = w;
+    let mut signals = crate::cli::Signals::install();
     let r = resolve(ctx, target).await?;
     let started = Instant::now();
     let mut rx = rollout::follow(&r.client, &r.namespace, &r.service, Some(&r.env))
@@ -168,8 +169,6 @@ pub async fn wait(ctx: &crate::cli::Context<'_>, w: Wait, events: bool) -> anyho
     let mut last: Option<Info> = None;
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let interrupted = crate::cli::interrupted();
-    tokio::pin!(interrupted);
     let verdict = loop {
         tokio::select! {
             next = rx.recv() => {
@@ -193,7 +192,7 @@ pub async fn wait(ctx: &crate::cli::Context<'_>, w: Wait, events: bool) -> anyho
                     r.service, r.env, crate::slo::duration(timeout.as_secs_f64())
                 ));
             }
-            signal = &mut interrupted => {
+            signal = signals.recv() => {
                 return Err(crate::exit::Interrupted(format!(
                     "{signal}: stopped watching rollout `{}` in {} (nothing was changed)",
                     r.service, r.env
