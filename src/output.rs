@@ -169,7 +169,12 @@ impl Printer {
             if let Some(h) = hint {
                 report["hint"] = Value::String(h);
             }
-            stdout(&serde_json::to_string_pretty(&report).unwrap_or_default());
+            let text = if self.streamed.load(Ordering::Relaxed) {
+                serde_json::to_string(&report)
+            } else {
+                serde_json::to_string_pretty(&report)
+            };
+            stdout(&text.unwrap_or_default());
         }
     }
 }

@@ -486,12 +486,12 @@ const INVALID: &[Case] = &[
     (
         "unknown top-level key",
         &[("services:", "servics:")],
-        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`, `alerting`",
+        "platform.yaml:50:1: servics: unknown field `servics`, expected one of `apiVersion`, `kind`, `metadata`, `cluster`, `addons`, `gitops`, `environments`, `services`, `slos`, `chaos`, `load`, `alerting`, `promotion`",
     ),
     (
         "unknown nested key",
         &[("    image: platformctl", "    imagee: platformctl")],
-        "platform.yaml:52:5: services[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `tags`, `port`, `resources`, `probes`, `config`, `secrets`, `metrics`, `strategy`",
+        "platform.yaml:52:5: services[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `tags`, `port`, `resources`, `probes`, `config`, `versionConfig`, `secrets`, `metrics`, `strategy`",
     ),
     (
         "wrong type",

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::exit::{Code, UsageError};
 use crate::output::{Outcome, Report};
 
-/// Set services' image tags in one environment: platform.yaml edited in place, the tree re-rendered.
+/// Set image tags in one environment (platform.yaml edited in place) and re-render.
 ///
 /// Only the tag values change in platform.yaml: comments, key order and formatting stay as you
 /// wrote them. The GitOps tree is re-rendered beside it (atomically: on any error neither file

@@ -42,9 +42,8 @@ fn progressive_delivery() -> TestResult {
     // Short intervals: scrape and evaluate every 2 s, measure every 5 s (3 measurements per
     // analysis), dev's canary pauses 2 s.
     let s = Setup::new("sim-promote", WITH, "platform.yaml", Gitops::Local, |p| {
-        p["addons"]["kubePrometheusStack"]["values"] = yaml(
-            "prometheus: {prometheusSpec: {scrapeInterval: 2s, evaluationInterval: 2s}}",
-        );
+        p["addons"]["kubePrometheusStack"]["values"] =
+            yaml("prometheus: {prometheusSpec: {scrapeInterval: 2s, evaluationInterval: 2s}}");
         let canary = &mut p["services"][0]["strategy"]["canary"];
         canary["pause"] = "2s".into();
         canary["analysis"]["interval"] = "5s".into();
@@ -88,13 +87,17 @@ fn ship_to_dev(project: &Project, tag: &str) -> TestResult {
     }
     project.must(&["up", "--timeout", "4m"])?;
     let status = project.must(&[
-        "rollout", "status", "customer-api", "--env", "dev", "--timeout", "2m", "-o", "json",
+        "rollout",
+        "status",
+        "customer-api",
+        "--env",
+        "dev",
+        "--timeout",
+        "2m",
+        "-o",
+        "json",
     ])?;
-    let image = status.json["rollout"]["revisions"]
-        .as_array()
-        .and_then(|r| r.iter().find(|r| r["roles"].as_array().is_some_and(|x| x.contains(&"stable".into()))))
-        .map(|r| r["images"][0].clone())
-        .unwrap_or_default();
+    let image = stable_image(&status.json["rollout"]);
     if image != format!("platformctl/customer-api:{tag}") {
         return Err(format!("dev's stable image is {image}: {}", status.json));
     }
@@ -156,31 +159,45 @@ fn good_release(
     }
     let measured = steps.iter().filter(|(k, _)| k == "measured").count();
     if measured < 6 {
-        return Err(format!("{measured} measurements reported, want 2 × 3:\n{}", run.stderr));
+        return Err(format!(
+            "{measured} measurements reported, want 2 × 3:\n{}",
+            run.stderr
+        ));
     }
     let weights = traffic.weights();
     let at = |w: &str| weights.iter().position(|x| x == w);
     if !matches!((at("20"), at("50")), (Some(a), Some(b)) if a < b) {
-        return Err(format!("the canary Ingress's weights, in order: {weights:?}"));
+        return Err(format!(
+            "the canary Ingress's weights, in order: {weights:?}"
+        ));
     }
-    let get = project.must(&["rollout", "get", "customer-api", "--env", "prod", "-o", "json"])?;
-    let stable = stable_image(&get.json["rollout"]);
+    let stable = stable_image(&rollout_json(project)?);
     if stable != "platformctl/customer-api:0.2.0" {
         return Err(format!("prod's stable image: {stable}"));
     }
     let subject = crate::platform::git(project.dir.path(), &["log", "-1", "--format=%s"])?;
     if subject.trim() != "promote customer-api 0.2.0 to prod" || run.json["commit"].is_null() {
-        return Err(format!("the last commit: {subject}; report {}", run.json["commit"]));
+        return Err(format!(
+            "the last commit: {subject}; report {}",
+            run.json["commit"]
+        ));
     }
-    runtime.block_on(synced_to(client, "customer-platform-prod", run.json["push"]["commit"].as_str().unwrap_or_default()))
+    runtime.block_on(synced_to(
+        client,
+        "customer-platform-prod",
+        run.json["push"]["commit"].as_str().unwrap_or_default(),
+    ))
 }
 
 fn stable_image(rollout: &Value) -> String {
     rollout["revisions"]
         .as_array()
         .and_then(|r| {
-            r.iter()
-                .find(|r| r["roles"].as_array().is_some_and(|x| x.contains(&"stable".into())))
+            r.iter().find(|r| {
+                r["roles"]
+                    .as_array()
+                    .is_some_and(|x| x.contains(&"stable".into()))
+            })
         })
         .and_then(|r| r["images"][0].as_str())
         .unwrap_or_default()
@@ -226,7 +243,9 @@ fn bad_release(
     let revert = run.json["revert"].as_str().unwrap_or_default().to_string();
     let head = crate::platform::git(dir, &["rev-parse", "HEAD"])?;
     if subject.trim() != "Revert \"promote customer-api 0.3.0 to prod\"" || head.trim() != revert {
-        return Err(format!("the last commit: {subject} ({head}); report's revert {revert}"));
+        return Err(format!(
+            "the last commit: {subject} ({head}); report's revert {revert}"
+        ));
     }
     runtime.block_on(synced_to(client, "customer-platform-prod", &revert))?;
     // Every prod pod serves 0.2.0 again, and the errors stop.
@@ -234,8 +253,7 @@ fn bad_release(
         "3 Ready prod pods, all of 0.2.0",
         Duration::from_secs(90),
         || async {
-            let get = project.must(&["rollout", "get", "customer-api", "--env", "prod", "-o", "json"])?;
-            let r = &get.json["rollout"];
+            let r = &rollout_json(project)?;
             Ok(r["phase"] == "Healthy"
                 && stable_image(r) == "platformctl/customer-api:0.2.0"
                 && r["replicas"]["ready"] == 3
@@ -265,14 +283,19 @@ fn gate_closes_on_a_spent_budget(
     let spent = |project: &Project| -> Result<bool, String> {
         let slo = project.run(&["slo", "status", "--env", "prod", "-o", "json"])?;
         Ok(slo.json["slos"].as_array().is_some_and(|s| {
-            s.iter().any(|x| {
-                x["name"] == "customer-api-availability" && x["state"] == "Exhausted"
-            })
+            s.iter()
+                .any(|x| x["name"] == "customer-api-availability" && x["state"] == "Exhausted")
         }))
     };
     if !spent(project)? {
         let token = runtime.block_on(crate::up_for_real::admin_token(client, "prod"))?;
-        let pods = runtime.block_on(crate::monitoring::serving(client, "prod", "customer-api", 8080, 3))?;
+        let pods = runtime.block_on(crate::monitoring::serving(
+            client,
+            "prod",
+            "customer-api",
+            8080,
+            3,
+        ))?;
         for addr in &pods.addrs {
             runtime.block_on(crate::monitoring::put_faults(*addr, &token, 1.0))?;
         }
@@ -291,7 +314,10 @@ fn gate_closes_on_a_spent_budget(
     let refused = project.run(&["promote", "prod", "-o", "json"])?;
     let gate = refused.json["gates"]
         .as_array()
-        .and_then(|g| g.iter().find(|g| g["name"] == "error-budget/prod/customer-api-availability"))
+        .and_then(|g| {
+            g.iter()
+                .find(|g| g["name"] == "error-budget/prod/customer-api-availability")
+        })
         .cloned()
         .unwrap_or_default();
     if refused.code != Some(1)
@@ -303,7 +329,10 @@ fn gate_closes_on_a_spent_budget(
             .as_str()
             .is_some_and(|m| m.contains("below the 25% promotion.minErrorBudget"))
     {
-        return Err(format!("promote with the budget spent: exit {:?}\n{}", refused.code, refused.json));
+        return Err(format!(
+            "promote with the budget spent: exit {:?}\n{}",
+            refused.code, refused.json
+        ));
     }
     if crate::platform::git(dir, &["rev-parse", "HEAD"])? != head {
         return Err("a refused promotion committed".into());
@@ -323,41 +352,63 @@ fn interrupted_then_converges(project: &Project) -> TestResult {
         .map_err(|e| e.to_string())?;
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let mut lines = Vec::new();
+    let mut sent = false;
     for line in std::io::BufReader::new(stderr).lines() {
         let line = line.map_err(|e| e.to_string())?;
-        let pushed = line.contains(" pushed ");
-        lines.push(line);
-        if pushed {
+        if !sent && line.contains(" pushed ") {
             // SAFETY: kill(2) on the child's pid; no memory is shared.
             unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-            break;
+            sent = true;
         }
+        lines.push(line);
     }
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let rest = String::from_utf8_lossy(&out.stderr);
+    let rest = lines.join("\n");
     if out.status.code() != Some(130)
         || !rest.contains("interrupted (SIGINT) while following the promotion")
         || !rest.contains("promote prod --wait` follows it again")
     {
         return Err(format!(
-            "promote interrupted: exit {:?}\n{}\n{rest}",
-            out.status.code(),
-            lines.join("\n")
+            "promote interrupted: exit {:?}\n{rest}",
+            out.status.code()
         ));
     }
-    let again = project.run(&["promote", "prod", "--wait", "--force", "--timeout", "5m", "-o", "json"])?;
-    let forced = again.json["gates"]
-        .as_array()
-        .is_some_and(|g| g.iter().any(|g| g["passed"] == false && g["forced"] == true));
+    let again = project.run(&[
+        "promote",
+        "prod",
+        "--wait",
+        "--force",
+        "--timeout",
+        "5m",
+        "-o",
+        "json",
+    ])?;
+    let forced = again.json["gates"].as_array().is_some_and(|g| {
+        g.iter()
+            .any(|g| g["passed"] == false && g["forced"] == true)
+    });
     if again.code != Some(0) || !again.json["commit"].is_null() || !forced {
-        return Err(format!("promote again: exit {:?}\n{}\n{}", again.code, again.stderr, again.json));
+        return Err(format!(
+            "promote again: exit {:?}\n{}\n{}",
+            again.code, again.stderr, again.json
+        ));
     }
     let dir = project.dir.path();
     let log = crate::platform::git(dir, &["log", "--format=%s", "-5"])?;
     if log.matches("promote customer-api 0.2.1 to prod").count() != 1 {
-        return Err(format!("the promotion was committed other than once:\n{log}"));
+        return Err(format!(
+            "the promotion was committed other than once:\n{log}"
+        ));
     }
-    let body = crate::platform::git(dir, &["log", "-1", "--format=%B", "--grep=promote customer-api 0.2.1"])?;
+    let body = crate::platform::git(
+        dir,
+        &[
+            "log",
+            "-1",
+            "--format=%B",
+            "--grep=promote customer-api 0.2.1",
+        ],
+    )?;
     if !body.contains("Gates passed with --force:") {
         return Err(format!("the forced promotion's commit message: {body}"));
     }
@@ -366,7 +417,15 @@ fn interrupted_then_converges(project: &Project) -> TestResult {
 
 fn rollout_json(project: &Project) -> Result<Value, String> {
     Ok(project
-        .must(&["rollout", "get", "customer-api", "--env", "prod", "-o", "json"])?
+        .must(&[
+            "rollout",
+            "get",
+            "customer-api",
+            "--env",
+            "prod",
+            "-o",
+            "json",
+        ])?
         .json["rollout"]
         .clone())
 }
@@ -384,16 +443,30 @@ fn rollout_commands(
         &platformctl::kube::argo("Rollout", "rollouts"),
     );
     let live = |field: &str| -> Result<Value, String> {
-        let r = runtime.block_on(api.get("customer-api")).map_err(|e| e.to_string())?;
-        Ok(field
-            .split('.')
-            .fold(&r.data, |v, k| &v[k])
-            .clone())
+        let r = runtime
+            .block_on(api.get("customer-api"))
+            .map_err(|e| e.to_string())?;
+        Ok(field.split('.').fold(&r.data, |v, k| &v[k]).clone())
     };
-    let status = |timeout: &str| project.run(&["rollout", "status", "customer-api", "--env", "prod", "--timeout", timeout, "-o", "json"]);
+    let status = |timeout: &str| {
+        project.run(&[
+            "rollout",
+            "status",
+            "customer-api",
+            "--env",
+            "prod",
+            "--timeout",
+            timeout,
+            "-o",
+            "json",
+        ])
+    };
     let healthy = status("30s")?;
     if healthy.code != Some(0) || healthy.json["status"] != "Healthy" {
-        return Err(format!("status of a Healthy rollout: {:?} {}", healthy.code, healthy.json));
+        return Err(format!(
+            "status of a Healthy rollout: {:?} {}",
+            healthy.code, healthy.json
+        ));
     }
     // pause → 6, resume → 0.
     project.must(&["rollout", "pause", "customer-api", "--env", "prod"])?;
@@ -401,8 +474,15 @@ fn rollout_commands(
         return Err("`rollout pause` did not set spec.paused".into());
     }
     let paused = status("30s")?;
-    if paused.code != Some(6) || !paused.json["message"].as_str().is_some_and(|m| m.contains("rollout resume customer-api --env prod")) {
-        return Err(format!("status of a paused rollout: {:?} {}", paused.code, paused.json));
+    if paused.code != Some(6)
+        || !paused.json["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rollout resume customer-api --env prod"))
+    {
+        return Err(format!(
+            "status of a paused rollout: {:?} {}",
+            paused.code, paused.json
+        ));
     }
     project.must(&["rollout", "resume", "customer-api", "--env", "prod"])?;
     if live("spec.paused")? == true {
@@ -414,17 +494,48 @@ fn rollout_commands(
     // A new version straight into prod, pushed without waiting: a canary in progress.
     project.must(&["set-image", "prod", "customer-api=0.2.2", "--commit"])?;
     project.must(&["up", "--only", "gitops"])?;
-    runtime.block_on(wait_for("the 0.2.2 canary to start", Duration::from_secs(90), || async {
-        let r = rollout_json(project)?;
-        Ok(r["phase"] == "Progressing" && r["revisions"][0]["images"][0] == "platformctl/customer-api:0.2.2")
-    }))?;
+    // (`--only gitops` pushes and waits for nothing: Argo CD is asked to look at once)
+    let apps = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        "argocd",
+        &platformctl::kube::argo("Application", "applications"),
+    );
+    runtime
+        .block_on(apps.patch(
+            "customer-platform-prod",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!(
+                {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}
+            )),
+        ))
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(wait_for(
+        "the 0.2.2 canary to start",
+        Duration::from_secs(90),
+        || async {
+            let r = rollout_json(project)?;
+            Ok(r["phase"] == "Progressing"
+                && r["revisions"][0]["images"][0] == "platformctl/customer-api:0.2.2")
+        },
+    ))?;
     let timed_out = status("2s")?;
     if timed_out.code != Some(4) || timed_out.json["status"] != "TimedOut" {
-        return Err(format!("status of a canary within 2 s: {:?} {}", timed_out.code, timed_out.json));
+        return Err(format!(
+            "status of a canary within 2 s: {:?} {}",
+            timed_out.code, timed_out.json
+        ));
     }
     // watch, then SIGINT: 130, its events JSON lines.
     let watch = project
-        .command(&["rollout", "watch", "customer-api", "--env", "prod", "-o", "json"])
+        .command(&[
+            "rollout",
+            "watch",
+            "customer-api",
+            "--env",
+            "prod",
+            "-o",
+            "json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -434,13 +545,20 @@ fn rollout_commands(
     unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
     let out = watch.wait_with_output().map_err(|e| e.to_string())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let events: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     if out.status.code() != Some(130)
         || events.is_empty()
         || events.len() != stdout.lines().count()
         || events[0]["kind"] != "RolloutEvent"
     {
-        return Err(format!("watch interrupted: exit {:?}\n{stdout}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "watch interrupted: exit {:?}\n{stdout}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     // abort → status.abort, 5; retry → no abort; promote --full → promoteFull, 0 at 0.2.2.
     project.must(&["rollout", "abort", "customer-api", "--env", "prod"])?;
@@ -449,20 +567,43 @@ fn rollout_commands(
     }
     let aborted = status("1m")?;
     if aborted.code != Some(5) || aborted.json["status"] != "Aborted" {
-        return Err(format!("status of an aborted rollout: {:?} {}", aborted.code, aborted.json));
+        return Err(format!(
+            "status of an aborted rollout: {:?} {}",
+            aborted.code, aborted.json
+        ));
     }
     project.must(&["rollout", "retry", "customer-api", "--env", "prod"])?;
     if live("status.abort")? == true {
         return Err("`rollout retry` left status.abort".into());
     }
-    project.must(&["rollout", "promote", "customer-api", "--env", "prod", "--full"])?;
+    project.must(&[
+        "rollout",
+        "promote",
+        "customer-api",
+        "--env",
+        "prod",
+        "--full",
+    ])?;
     let done = status("2m")?;
-    if done.code != Some(0) || stable_image(&done.json["rollout"]) != "platformctl/customer-api:0.2.2" {
-        return Err(format!("status after promote --full: {:?} {}", done.code, done.json));
+    if done.code != Some(0)
+        || stable_image(&done.json["rollout"]) != "platformctl/customer-api:0.2.2"
+    {
+        return Err(format!(
+            "status after promote --full: {:?} {}",
+            done.code, done.json
+        ));
     }
     // undo: the previous revision's template on the object, and the Git change offered, since
     // Argo CD self-heals prod.
-    let undo = project.must(&["rollout", "undo", "customer-api", "--env", "prod", "-o", "json"])?;
+    let undo = project.must(&[
+        "rollout",
+        "undo",
+        "customer-api",
+        "--env",
+        "prod",
+        "-o",
+        "json",
+    ])?;
     let image = live("spec.template.spec.containers")?[0]["image"].clone();
     if image != "platformctl/customer-api:0.2.1" && image != "platformctl/customer-api:0.2.2" {
         return Err(format!("after undo the template runs {image}"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::exit::{Code, UsageError};
 use crate::rollout::Verdict;
 
-/// Operate a service's Rollout: get, status, watch, promote, abort, retry, undo, pause, resume.
+/// A service's Rollout: get, status, watch, promote, abort, retry, undo, pause, resume.
 ///
 /// The same effects as `kubectl argo rollouts`, by the same patches, on the Rollout of SERVICE in
 /// the environment `--env` (its namespace comes from platform.yaml). `get` shows revisions,
