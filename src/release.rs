@@ -40,9 +40,6 @@ pub struct Written {
     pub changes: Vec<TagChange>,
     /// Files of the rendered tree that changed, relative to the project.
     pub files: Vec<String>,
-    /// The platform as written.
-    #[serde(skip)]
-    pub platform: Option<Platform>,
 }
 
 /// The platform.yaml text with `tags` set (`(service, environment, tag)`), parsed and validated
@@ -112,11 +109,7 @@ pub fn write(
         render::write_atomic(file, text.as_bytes())
             .map_err(|e| Error::Write(file.to_path_buf(), e))?;
     }
-    Ok(Written {
-        changes,
-        files,
-        platform: Some(edited),
-    })
+    Ok(Written { changes, files })
 }
 
 /// The directory holding platform.yaml.

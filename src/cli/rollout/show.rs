@@ -212,7 +212,6 @@ pub async fn wait(ctx: &crate::cli::Context<'_>, w: Wait, events: bool) -> anyho
             m.clone()
         }
     };
-    let _ = &r.platform;
     Ok(Outcome {
         code: code(&verdict),
         report: Report {
