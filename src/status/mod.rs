@@ -430,24 +430,12 @@ pub fn rollout_row(environment: &str, r: &Value) -> RolloutRow {
         Some(Readiness::Failed(m)) => ("Degraded", m),
     };
     let steps = r["spec"]["strategy"]["canary"]["steps"].as_array();
-    let (step, weight) = match steps {
-        Some(steps) => {
-            let current = r["status"]["currentStepIndex"].as_u64().unwrap_or(0) as usize;
-            let current = current.min(steps.len());
-            // As Argo's GetCurrentSetWeight: the last setWeight at or before the current step.
-            let weight = if current >= steps.len() {
-                100
-            } else {
-                steps[..=current]
-                    .iter()
-                    .rev()
-                    .find_map(|s| s["setWeight"].as_i64())
-                    .unwrap_or(0)
-            };
-            (Some(format!("{current}/{}", steps.len())), Some(weight))
-        }
-        None => (None, None),
-    };
+    let step = steps.map(|steps| {
+        let current =
+            (r["status"]["currentStepIndex"].as_u64().unwrap_or(0) as usize).min(steps.len());
+        format!("{current}/{}", steps.len())
+    });
+    let weight = crate::rollout::info::set_weight(r);
     RolloutRow {
         environment: environment.to_string(),
         namespace: r["metadata"]["namespace"]
