@@ -133,9 +133,7 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         platform.services.iter().map(|s| s.name.clone()).collect()
     } else {
         for s in &services {
-            if !platform.services.iter().any(|x| &x.name == s) {
-                return Err(UsageError::new(format!("platform.yaml has no service `{s}`")).into());
-            }
+            super::validate::check_service(&platform, s)?;
         }
         services
     };
@@ -208,20 +206,16 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
                 "promotion to {env} refused: {} (`--force` passes it)",
                 closed.join("; ")
             );
-            return Ok(report(&Summary {
-                env: &env,
-                from: &from,
-                sources: &sources,
-                gates: &gates,
-                commit: None,
-                push: None,
-                revert: None,
-                steps: journal.steps(),
-                outcome: "GateClosed",
-                code: Code::CheckFailed,
+            return Ok(report(&Summary::before_push(
+                &env,
+                &from,
+                &sources,
+                &gates,
+                journal.steps(),
+                "GateClosed",
+                Code::CheckFailed,
                 message,
-                rollouts: Vec::new(),
-            }));
+            )));
         }
     }
     let tags: Vec<(String, String, String)> = sources
@@ -239,20 +233,16 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         } else {
             format!("dry run: would promote {} to {env}", what.join(", "))
         };
-        return Ok(report(&Summary {
-            env: &env,
-            from: &from,
-            sources: &sources,
-            gates: &gates,
-            commit: None,
-            push: None,
-            revert: None,
-            steps: journal.steps(),
-            outcome: "DryRun",
-            code: Code::Success,
+        return Ok(report(&Summary::before_push(
+            &env,
+            &from,
+            &sources,
+            &gates,
+            journal.steps(),
+            "DryRun",
+            Code::Success,
             message,
-            rollouts: Vec::new(),
-        }));
+        )));
     }
     if let Some(signal) = signals.pending() {
         return Err(Interrupted(format!(
@@ -469,6 +459,36 @@ fn short(c: &str) -> &str {
     c.get(..12).unwrap_or(c)
 }
 
+impl<'a> Summary<'a> {
+    /// A promotion that ended before anything was pushed.
+    #[allow(clippy::too_many_arguments)]
+    fn before_push(
+        env: &'a str,
+        from: &'a str,
+        sources: &'a [Source],
+        gates: &'a [Gate],
+        steps: Vec<Value>,
+        outcome: &'static str,
+        code: Code,
+        message: String,
+    ) -> Summary<'a> {
+        Summary {
+            env,
+            from,
+            sources,
+            gates,
+            commit: None,
+            push: None,
+            revert: None,
+            steps,
+            outcome,
+            code,
+            message,
+            rollouts: Vec::new(),
+        }
+    }
+}
+
 struct Summary<'a> {
     env: &'a str,
     from: &'a str,
@@ -485,20 +505,16 @@ struct Summary<'a> {
 }
 
 fn refused(env: &str, from: &str, why: &str) -> Outcome {
-    report(&Summary {
+    report(&Summary::before_push(
         env,
         from,
-        sources: &[],
-        gates: &[],
-        commit: None,
-        push: None,
-        revert: None,
-        steps: Vec::new(),
-        outcome: "Refused",
-        code: Code::CheckFailed,
-        message: format!("promotion from {from} to {env} refused: {why}"),
-        rollouts: Vec::new(),
-    })
+        &[],
+        &[],
+        Vec::new(),
+        "Refused",
+        Code::CheckFailed,
+        format!("promotion from {from} to {env} refused: {why}"),
+    ))
 }
 
 fn report(s: &Summary<'_>) -> Outcome {

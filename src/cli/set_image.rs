@@ -42,14 +42,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
                 .hint("for example `platformctl set-image dev customer-api=0.2.0`")
                 .into());
         };
-        if !platform.services.iter().any(|s| s.name == service) {
-            let names: Vec<&str> = platform.services.iter().map(|s| s.name.as_str()).collect();
-            return Err(
-                UsageError::new(format!("platform.yaml has no service `{service}`"))
-                    .hint(format!("its services: {}", names.join(", ")))
-                    .into(),
-            );
-        }
+        super::validate::check_service(&platform, service)?;
         if tags
             .iter()
             .any(|(s, _, _): &(String, String, String)| s == service)

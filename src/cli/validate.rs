@@ -55,6 +55,19 @@ pub struct Endpoints {
 }
 
 /// Refuses an environment platform.yaml does not have.
+/// A usage error unless platform.yaml has the service `name` (the hint lists its services).
+pub fn check_service(platform: &crate::config::Platform, name: &str) -> anyhow::Result<()> {
+    if platform.services.iter().any(|s| s.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = platform.services.iter().map(|s| s.name.as_str()).collect();
+    Err(
+        UsageError::new(format!("platform.yaml has no service `{name}`"))
+            .hint(format!("its services: {}", names.join(", ")))
+            .into(),
+    )
+}
+
 pub fn check_environment(
     platform: &crate::config::Platform,
     env: Option<&str>,

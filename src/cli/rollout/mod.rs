@@ -140,14 +140,7 @@ async fn resolve(ctx: &super::Context<'_>, t: Target) -> anyhow::Result<Resolved
     } = t;
     let platform = cluster.platform(ctx)?;
     crate::cli::validate::check_environment(&platform, Some(&env))?;
-    if !platform.services.iter().any(|s| s.name == service) {
-        let names: Vec<&str> = platform.services.iter().map(|s| s.name.as_str()).collect();
-        return Err(
-            UsageError::new(format!("platform.yaml has no service `{service}`"))
-                .hint(format!("its services: {}", names.join(", ")))
-                .into(),
-        );
-    }
+    crate::cli::validate::check_service(&platform, &service)?;
     let namespace = platform
         .environments
         .iter()
