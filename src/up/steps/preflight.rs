@@ -95,6 +95,7 @@ pub(super) fn which(tool: &str) -> Result<std::path::PathBuf, BoxError> {
         })
 }
 
+/// The Applications read `gitops.path` of the repository: with the project in a git
 /// repository (the one `gitops.local` pushes, or the clone of `gitops.remote`), that must be
 /// where the project's rendered tree is in it, or Argo CD would sync a path that is not there
 /// and deploy nothing.
@@ -139,10 +140,10 @@ pub(super) fn normal_path(path: &str) -> String {
         parts.join("/")
     }
 }
+
+/// `gitops.local` pushes the project's HEAD commit: there must be one, and the rendered tree
 /// must be in it (else Argo CD would deploy an older tree than the one on disk). Said in
 /// preflight, before anything in the cluster changes. The HEAD commit.
-/// The Applications read `gitops.path` of the repository: with the project in a git
-
 pub(super) async fn local_source_ready(settings: &Settings) -> Result<String, BoxError> {
     let head = gitserver::head(&settings.project).await.map_err(|e| {
         crate::exit::UsageError::new(format!("gitops.local pushes your project's HEAD commit: {e}"))
