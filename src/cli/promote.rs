@@ -345,14 +345,12 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         .unwrap_or_default();
     let follow = async {
         promote::wait::synced(&client, &platform, &app, &push.commit, &|s| journal.seen(s)).await?;
-        let mut out = Vec::new();
-        for s in &sources {
-            out.push(
-                promote::wait::rollout(&client, &namespace, &env, &s.service, &|x| journal.seen(x))
-                    .await?,
-            );
-        }
-        Ok::<_, promote::Error>(out)
+        // Every service's Rollout at once: each step is reported as it happens, whichever
+        // service it belongs to, and the wait lasts as long as the slowest.
+        let each = sources.iter().map(|s| {
+            promote::wait::rollout(&client, &namespace, &env, &s.service, &|x| journal.seen(x))
+        });
+        futures::future::try_join_all(each).await
     };
     let ended = tokio::select! {
         r = follow => Some(r),
