@@ -347,9 +347,10 @@ pub async fn run(ctx: &crate::cli::Context<'_>, args: Args) -> anyhow::Result<Ou
         promote::wait::synced(&client, &platform, &app, &push.commit, &|s| journal.seen(s)).await?;
         // Every service's Rollout at once: each step is reported as it happens, whichever
         // service it belongs to, and the wait lasts as long as the slowest.
-        let each = sources.iter().map(|s| {
-            promote::wait::rollout(&client, &namespace, &env, &s.service, &|x| journal.seen(x))
-        });
+        let seen = |x| journal.seen(x);
+        let each = sources
+            .iter()
+            .map(|s| promote::wait::rollout(&client, &namespace, &env, &s.service, &seen));
         futures::future::try_join_all(each).await
     };
     let ended = tokio::select! {
