@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 N=${N:-1000}
 RUNS=${RUNS:-5}
 cargo build --release --locked --quiet
-bin=$PWD/target/release/platformctl
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/platformctl
 # tmpfs by default: this measures platformctl, not the disk (on an ext4 mounted with `discard`,
 # creating 11,000 small files alone can take seconds). DISK=1 also reports a run on $TMPDIR.
 shm=/dev/shm

@@ -21,7 +21,9 @@ use crate::rollout::{Info, Verdict};
 /// into ENV's in platform.yaml (in place; a tag's `versionConfig` comes with it), the tree is
 /// re-rendered, committed ("promote customer-api 0.2.0 to prod") and pushed where Argo CD reads
 /// it (`gitops.local`: the in-cluster server, through a port-forward; `gitops.remote`: with your
-/// git credentials; fast-forward only), and the Application is refreshed at once.
+/// git credentials; fast-forward only), and the Application is refreshed at once, through the
+/// Kubernetes API (its `argocd.argoproj.io/refresh` annotation: `patch` on that Application,
+/// no Argo CD account or token).
 ///
 /// Before a `production` environment two gates must be open: each of ENV's SLOs for the service
 /// has at least `promotion.minErrorBudget` (default 25%) of its error budget left, live from

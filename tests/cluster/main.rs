@@ -6,6 +6,8 @@
 mod addons;
 mod apply;
 mod argocd;
+mod blue_green;
+mod deployer;
 mod faults;
 mod monitoring;
 mod operate;
@@ -574,6 +576,9 @@ fn harness_up_again() -> TestResult {
 }
 
 /// A port base whose 16 ports are free now (every `--with` and git-serve use base .. base+15).
+/// How many consecutive loopback ports a harness cluster uses (tests/sim/cluster's PORT_COUNT).
+const PORTS: u16 = 19;
+
 pub(crate) fn free_port_base() -> Result<u16, String> {
     // Below the kernel's ephemeral range: a base from it (a port the kernel just handed out)
     // can be taken again by any outgoing connection between this probe and the harness binding
@@ -583,24 +588,28 @@ pub(crate) fn free_port_base() -> Result<u16, String> {
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
-    let (first, last) = (10_000u16, low.saturating_sub(17));
-    let slots = (last.saturating_sub(first) / 17).max(1);
+    let (first, last) = (10_000u16, low.saturating_sub(PORTS));
+    let slots = (last.saturating_sub(first) / PORTS).max(1);
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos())
         ^ std::process::id();
     for k in 0..slots {
-        let base = first + ((seed as u16 % slots + k) % slots) * 17;
-        let reserved =
-            |b: u16| (26_400..26_517).contains(&b) || (26_400..26_517).contains(&(b + 16));
+        let base = first + ((seed as u16 % slots + k) % slots) * PORTS;
+        let reserved = |b: u16| {
+            (26_400..26_500 + PORTS).contains(&b)
+                || (26_400..26_500 + PORTS).contains(&(b + PORTS - 1))
+        };
         if reserved(base) {
             continue;
         }
-        if (0..17).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+        if (0..PORTS).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return Ok(base);
         }
     }
-    Err(format!("no 17 free consecutive ports in {first}..{last}"))
+    Err(format!(
+        "no {PORTS} free consecutive ports in {first}..{last}"
+    ))
 }
 
 /// Runs `tests/sim/cluster up` in a fresh state directory of its own.

@@ -283,7 +283,8 @@ pub async fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
     .await
 }
 
-async fn exchange(addr: SocketAddr, request: &str) -> Result<String, String> {
+/// One request as written, on a connection of its own: the whole response.
+pub async fn exchange(addr: SocketAddr, request: &str) -> Result<String, String> {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("{addr}: {e}"))?;

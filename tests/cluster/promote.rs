@@ -11,7 +11,8 @@
 //! naming the metric; Argo CD Synced to the revert; every prod pod on 0.2.0 and no errors after);
 //! the spent error budget closes the gate (exit 1 with the figures) and `--force` passes it;
 //! SIGINT during `--wait` is exit 130 and a second promote converges; the `rollout` subcommands
-//! move the live Rollout as the kubectl plugin does, with every exit code of `status`.
+//! move the live Rollout as the kubectl plugin does, with every exit code of `status`. First, the
+//! projects' deployer roles on the real argocd-server (deployer.rs).
 
 use std::time::{Duration, Instant};
 
@@ -57,11 +58,21 @@ fn progressive_delivery() -> TestResult {
     git(&["commit", "-q", "-m", "rendered tree"])?;
     project.must(&["up", "--timeout", "4m"])?;
     runtime.block_on(all_ready(client, "customer-platform", 2))?;
+    // Each environment's deployer role, on the real argocd-server: its own Application only.
+    let argocd_server = std::net::SocketAddr::from(([127, 0, 0, 1], s.cluster.port_base + 17));
+    runtime.block_on(crate::deployer::deployer_roles(
+        argocd_server,
+        client,
+        "customer-platform",
+        "dev",
+        "prod",
+    ))?;
     let traffic = Traffic::start(
         s.cluster.kubeconfig.clone(),
         "prod",
         "customer-api",
         Some(CANARY_INGRESS.into()),
+        "/customers",
     );
 
     good_release(runtime, client, project, &traffic)?;
@@ -189,7 +200,7 @@ fn good_release(
     ))
 }
 
-fn stable_image(rollout: &Value) -> String {
+pub fn stable_image(rollout: &Value) -> String {
     rollout["revisions"]
         .as_array()
         .and_then(|r| {
@@ -608,7 +619,7 @@ fn rollout_commands(
     if image != "platformctl/customer-api:0.2.1" && image != "platformctl/customer-api:0.2.2" {
         return Err(format!("after undo the template runs {image}"));
     }
-    if undo.json["gitChange"] != "platformctl set-image prod customer-api=0.2.1 --commit" {
+    if undo.json["gitChange"] != "platformctl rollout undo customer-api --env prod --git" {
         return Err(format!("undo's report: {}", undo.json));
     }
     Ok(())

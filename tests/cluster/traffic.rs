@@ -1,5 +1,5 @@
 //! Steady traffic to a service's pods while a rollout runs, in a thread of its own: every 200 ms
-//! one GET /customers to each Ready pod (on its own pod IP, as the Service's endpoints are), each
+//! one GET of a path (`/customers`, `/orders/1`) to each Ready pod (on its own pod IP, as the Service's endpoints are), each
 //! answer recorded with the pod's image; and the canary Ingress's `canary-weight` annotation as
 //! the Rollouts controller sets it, each value recorded once in the order seen.
 
@@ -35,12 +35,14 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    /// Traffic to `service`'s pods in `ns`; `canary_ingress`: the Ingress whose weight to record.
+    /// GETs of `path` to `service`'s pods in `ns`; `canary_ingress`: the Ingress whose weight to
+    /// record.
     pub fn start(
         kubeconfig: std::path::PathBuf,
         ns: &str,
         service: &str,
         canary_ingress: Option<String>,
+        path: &'static str,
     ) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -58,7 +60,7 @@ impl Traffic {
                     let Ok(client) = (crate::support::Cluster { kubeconfig }).client().await else {
                         return;
                     };
-                    run(client, &ns, &service, canary_ingress, &stop, &seen).await;
+                    run(client, &ns, &service, canary_ingress, path, &stop, &seen).await;
                 });
             })
         };
@@ -114,6 +116,7 @@ async fn run(
     ns: &str,
     service: &str,
     canary_ingress: Option<String>,
+    path: &str,
     stop: &AtomicBool,
     seen: &Mutex<Seen>,
 ) {
@@ -153,7 +156,7 @@ async fn run(
         for (addr, image) in ready {
             let status = match tokio::time::timeout(
                 Duration::from_secs(2),
-                crate::monitoring::get(addr, "/customers"),
+                crate::monitoring::get(addr, path),
             )
             .await
             {

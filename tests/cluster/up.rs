@@ -13,7 +13,7 @@
 //! up changes nothing; status; down --keep-cluster; 20 runs of up killed with SIGKILL at random
 //! moments, then up converges; down --keep-cluster leaves nothing of the platform. The
 //! microservices platform runs on a cluster of its own whose pods run for real, with
-//! monitoring, for `validate`.
+//! monitoring, for `validate` and then for a blue-green release through its gate (blue_green.rs).
 
 use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,7 +41,7 @@ pub fn trials() -> Vec<Trial> {
             || Ok(one_at_a_time(end_to_end)?),
         ),
         Trial::test(
-            "up_converges_the_microservices_platform_with_blue_green_rollouts",
+            "up_converges_the_microservices_platform_and_a_blue_green_release_waits_at_its_gate",
             || Ok(one_at_a_time(microservices)?),
         ),
     ]
@@ -139,6 +139,7 @@ fn microservices() -> TestResult {
                 "prometheus: {prometheusSpec: {scrapeInterval: 2s, evaluationInterval: 2s}}",
             )
             .expect("valid YAML");
+            crate::blue_green::short_analysis(p);
         },
     )?;
     let (runtime, client, project) = (&s.runtime, &s.client, &s.project);
@@ -166,6 +167,11 @@ fn microservices() -> TestResult {
     runtime.block_on(crate::operate::microservices_validate_passes(
         client, project,
     ))?;
+    let repo = format!(
+        "git://127.0.0.1:{}/microservices.git",
+        s.cluster.port_base + 14
+    );
+    crate::blue_green::blue_green(&s, &repo)?;
     down_and_check(runtime, client, project, "microservices")
 }
 

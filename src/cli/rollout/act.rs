@@ -39,19 +39,24 @@ pub async fn run(
             let mut note = format!(
                 "Argo CD application `{app}` self-heals: it puts back the Rollout's spec as Git has it, so this {verb} lasts only until its next sync"
             );
-            if let Action::Undo(_) = action
+            if let Action::Undo(to) = action
                 && let Some(tag) = plan
                     .template
                     .as_ref()
                     .and_then(|t| t["spec"]["containers"][0]["image"].as_str())
                     .and_then(image_tag)
             {
+                let revision = if to > 0 {
+                    format!(" --to-revision {to}")
+                } else {
+                    String::new()
+                };
                 let cmd = format!(
-                    "platformctl set-image {} {}={tag} --commit",
-                    r.env, r.service
+                    "platformctl rollout undo {} --env {}{revision} --git",
+                    r.service, r.env
                 );
                 note.push_str(&format!(
-                    "; to go back for good, change Git: `{cmd}`, then push it (`platformctl up`)"
+                    "; to go back to {tag} for good, change Git: `{cmd}` commits and pushes it"
                 ));
                 git_change = Some(cmd);
             }
@@ -99,7 +104,7 @@ pub async fn run(
 }
 
 /// `repo:tag` (or `repo:tag@digest`) → `tag`.
-fn image_tag(image: &str) -> Option<String> {
+pub(super) fn image_tag(image: &str) -> Option<String> {
     let name = image.split('@').next()?;
     let (_, tag) = name.rsplit_once(':')?;
     (!tag.contains('/')).then(|| tag.to_string())
@@ -126,6 +131,7 @@ fn outcome(
                 "namespace": before.namespace,
                 "message": message,
                 "notes": notes,
+                "git": null,
                 "gitChange": git_change,
                 "before": before,
             }),

@@ -3,6 +3,7 @@
 
 mod act;
 mod show;
+mod undo;
 
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use crate::rollout::Verdict;
 /// interrupted.
 ///
 /// Argo CD owns the Rollout's spec: a status change (promote, abort, retry) sticks, a spec change
-/// Git does not have (undo, pause) is put back by an Application that self-heals; `undo` says so
-/// and gives the Git change that makes it last.
+/// Git does not have (undo, pause) is put back by an Application that self-heals; `undo` says so,
+/// and `undo --git` makes the rollback a Git change that lasts.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -47,7 +48,8 @@ pub enum Command {
     Abort(Target),
     /// Retry an aborted update from its first step.
     Retry(Target),
-    /// Go back to an earlier revision's pod template (default: the one before the newest).
+    /// Go back to an earlier revision's pod template (default: the one before the newest);
+    /// `--git`: by a Git change, which lasts where Argo CD self-heals.
     Undo(Undo),
     /// Pause the rollout where it is (spec.paused).
     Pause(Target),
@@ -92,6 +94,13 @@ pub struct Undo {
     /// The revision to go back to (`rollout get` lists them); default the one before the newest.
     #[arg(long, value_name = "N")]
     pub to_revision: Option<i64>,
+    /// Go back through Git instead of patching the live Rollout: that revision's tag is written
+    /// into platform.yaml, the tree re-rendered, committed ("roll back SERVICE to TAG in ENV")
+    /// and pushed where Argo CD reads (as `promote` pushes), and the Application refreshed.
+    /// Argo CD deploys it as a new release, through the strategy's steps and gates; the change
+    /// lasts where the Application self-heals, which a live undo does not.
+    #[arg(long)]
+    pub git: bool,
 }
 
 pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<crate::output::Outcome> {
@@ -116,7 +125,12 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<crate::
                     UsageError::new("`--to-revision` is a revision number, 1 or more").into(),
                 );
             }
-            act::run(ctx, u.target, Action::Undo(u.to_revision.unwrap_or(0))).await
+            let to = u.to_revision.unwrap_or(0);
+            if u.git {
+                undo::in_git(ctx, u.target, to).await
+            } else {
+                act::run(ctx, u.target, Action::Undo(to)).await
+            }
         }
         Command::Pause(t) => act::run(ctx, t, Action::Pause).await,
         Command::Resume(t) => act::run(ctx, t, Action::Resume).await,
