@@ -274,9 +274,22 @@ impl Applier {
         params.force = self.options.force_conflicts;
         params.dry_run = self.options.dry_run;
         let patch = Patch::Apply(&object);
-        let after = retry(&key, || api.patch(name, &params, &patch))
-            .await
-            .map_err(|e| self.error(m, e))?;
+        let after = match retry(&key, || api.patch(name, &params, &patch)).await {
+            Ok(after) => after,
+            Err(e) => match self.error(m, e) {
+                Error::Conflict {
+                    ref managers,
+                    ref fields,
+                    ..
+                } if !params.force && mirrored_by_argocd(&key, managers, fields) => {
+                    params.force = true;
+                    retry(&key, || api.patch(name, &params, &patch))
+                        .await
+                        .map_err(|e| self.error(m, e))?
+                }
+                other => return Err(other),
+            },
+        };
         let action = match before {
             None => Action::Created,
             Some(before) if changed(&before, &after, self.options.dry_run) => Action::Configured,
@@ -371,6 +384,20 @@ fn from_status(key: Key, source_name: String, status: &Status) -> Error {
     }
 }
 
+/// A conflict that is no one's intent: argocd-server, issuing or revoking a project role's token
+/// (`argocd proj role create-token`), updates the whole AppProject and so becomes the owner of
+/// `.spec.roles` (an atomic list), which platformctl's manifest sets. The tokens are kept, and
+/// checked, in the AppProject's `status.jwtTokensByRole` (Argo CD's `GetJWTToken`); the copy in
+/// `spec.roles[].jwtTokens` is a mirror Argo CD writes back from the status on its next update.
+/// So the roles are taken back, and every issued token stays valid.
+fn mirrored_by_argocd(key: &Key, managers: &[String], fields: &[String]) -> bool {
+    key.kind == "AppProject"
+        && key.api_version.starts_with("argoproj.io/")
+        && managers == ["argocd-server"]
+        && !fields.is_empty()
+        && fields.iter().all(|f| f == ".spec.roles")
+}
+
 /// `conflict with "rollouts-controller" using v1` -> `rollouts-controller`.
 fn manager_in(message: &str) -> Option<String> {
     let rest = message.split_once("conflict with \"")?.1;
@@ -448,6 +475,28 @@ mod tests {
             namespace: Some("prod".into()),
             name: "orders-active".into(),
         }
+    }
+
+    #[test]
+    fn only_argocd_servers_roles_of_an_app_project_are_taken_back() {
+        let project = Key {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AppProject".into(),
+            namespace: Some("argocd".into()),
+            name: "dev".into(),
+        };
+        let server = ["argocd-server".to_string()];
+        let roles = [".spec.roles".to_string()];
+        assert!(mirrored_by_argocd(&project, &server, &roles));
+        let more = [".spec.roles".to_string(), ".spec.destinations".to_string()];
+        assert!(!mirrored_by_argocd(&project, &server, &more));
+        assert!(!mirrored_by_argocd(
+            &project,
+            &["kubectl".to_string()],
+            &roles
+        ));
+        assert!(!mirrored_by_argocd(&project, &server, &[]));
+        assert!(!mirrored_by_argocd(&key(), &server, &roles));
     }
 
     fn status(code: u16, reason: &str, message: &str) -> Status {

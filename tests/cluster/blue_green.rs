@@ -40,6 +40,11 @@ pub fn blue_green(s: &Setup, repo_url: &str) -> TestResult {
     // dev: a new release stops `up` at the gate, which a person (here `rollout promote`) opens.
     project.must(&["set-image", "dev", "orders=0.2.0", "--commit"])?;
     push()?;
+    let head = crate::platform::git(project.dir.path(), &["rev-parse", "HEAD"])?;
+    let remote = crate::platform::git(project.dir.path(), &["ls-remote", repo_url, "main"])?;
+    if !remote.starts_with(head.trim()) {
+        return Err(format!("pushed {head} but {repo_url} has {remote}"));
+    }
     through_the_gate(
         project,
         "dev",
@@ -134,12 +139,14 @@ fn through_the_gate(project: &Project, env: &str, tag: &str, waiting: &[&str]) -
             "`platformctl rollout promote orders --env {env}` continues it"
         ))
     {
+        let get = project.run(&["rollout", "get", "orders", "--env", env, "-o", "json"])?;
         return Err(format!(
-            "{}: want exit 6 at the gate of {env}: exit {:?}\n{}\n{}",
+            "{}: want exit 6 at the gate of {env}: exit {:?}\n{}\n{}\nrollout get: {}",
             waiting.join(" "),
             run.code,
             run.json,
-            run.stderr
+            run.stderr,
+            get.json
         ));
     }
     opened(project, env, tag)

@@ -54,7 +54,7 @@ pub async fn deployer_roles(
             "POST",
             &path,
             Some(&admin),
-            &json!({"project": mine, "role": "deployer", "description": "platformctl test", "expiresIn": "3600"}),
+            &json!({"project": mine, "role": "deployer", "description": "platformctl test", "expiresIn": 3600}),
         )
         .await?;
         let token = created["token"]
