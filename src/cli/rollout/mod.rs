@@ -97,8 +97,10 @@ pub struct Undo {
     /// Go back through Git instead of patching the live Rollout: that revision's tag is written
     /// into platform.yaml, the tree re-rendered, committed ("roll back SERVICE to TAG in ENV")
     /// and pushed where Argo CD reads (as `promote` pushes), and the Application refreshed.
-    /// Argo CD deploys it as a new release, through the strategy's steps and gates; the change
-    /// lasts where the Application self-heals, which a live undo does not.
+    /// Argo CD deploys it as a new release, through the strategy's steps and gates (a blue-green
+    /// rollback within `scaleDownDelaySeconds` of the switch, while the old ReplicaSet still
+    /// runs, is switched back at once, as the controller fast-tracks it); the change lasts where
+    /// the Application self-heals, which a live undo does not.
     #[arg(long)]
     pub git: bool,
 }
