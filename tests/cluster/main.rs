@@ -566,7 +566,10 @@ fn harness_up_again() -> TestResult {
         .iter()
         .filter(|n| text.contains(&format!("{:<30} Ready", format!("node {n}"))))
         .count();
-    if !status.status.success() || running != 11 || ready_nodes != 3 {
+    // etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, sim-kubelet,
+    // argo-rollouts, Argo CD's redis, repo server, application controller and API server, and
+    // prometheus-operator: the shared cluster's `--with workloads,rollouts,argocd,monitoring`.
+    if !status.status.success() || running != 12 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status
@@ -575,10 +578,10 @@ fn harness_up_again() -> TestResult {
     Ok(())
 }
 
-/// A port base whose 16 ports are free now (every `--with` and git-serve use base .. base+15).
 /// How many consecutive loopback ports a harness cluster uses (tests/sim/cluster's PORT_COUNT).
 const PORTS: u16 = 19;
 
+/// A port base whose `PORTS` ports are free now.
 pub(crate) fn free_port_base() -> Result<u16, String> {
     // Below the kernel's ephemeral range: a base from it (a port the kernel just handed out)
     // can be taken again by any outgoing connection between this probe and the harness binding
