@@ -24,11 +24,11 @@ use crate::support::{self, Cluster, Namespaces, TestResult, wait_for};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::support::trial(
             "addons_install_then_stay_unchanged_then_only_the_changed_one_upgrades",
             || support::run(install_unchanged_upgrade),
         ),
-        Trial::test(
+        crate::support::trial(
             "addons_release_left_pending_by_a_killed_helm_is_recovered",
             || support::run(pending_releases_are_recovered),
         ),

@@ -16,21 +16,21 @@ use crate::support::{self, Namespaces, TestResult};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::support::trial(
             "apply_engine_waits_for_a_new_crd_before_its_objects",
             || support::run(|_, client| crd_then_its_objects(client)),
         ),
-        Trial::test(
+        crate::support::trial(
             "apply_engine_names_the_other_field_manager_and_forces_only_when_asked",
             || support::run(|_, client| conflicts(client)),
         ),
-        Trial::test("apply_engine_dry_run_persists_nothing", || {
+        crate::support::trial("apply_engine_dry_run_persists_nothing", || {
             support::run(|_, client| dry_run(client))
         }),
-        Trial::test("apply_engine_reports_created_configured_unchanged", || {
+        crate::support::trial("apply_engine_reports_created_configured_unchanged", || {
             support::run(|_, client| verdicts(client))
         }),
-        Trial::test(
+        crate::support::trial(
             "wait_holds_for_an_existing_deployment_that_is_not_available",
             || support::run(|_, client| wait_for_existing(client)),
         ),

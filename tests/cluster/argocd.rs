@@ -49,7 +49,7 @@ spec:
 ";
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
+    vec![crate::support::trial(
         "argocd_syncs_a_git_repo_served_over_http_to_synced_healthy",
         || support::run(|_, client| syncs_from_git(client)),
     )]

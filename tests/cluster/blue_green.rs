@@ -180,8 +180,11 @@ fn opened(project: &Project, env: &str, tag: &str) -> TestResult {
     let stable = crate::promote::stable_image(&done.json["rollout"]);
     if done.code != Some(0) || stable != format!("platformctl/orders:{tag}") {
         return Err(format!(
-            "rollout status orders in {env} after promote: exit {:?}, stable {stable}\n{}",
-            done.code, done.json
+            "rollout status orders in {env} after promote: exit {:?}, stable {stable}\n{}\npromote: {}\n{}",
+            done.code,
+            done.json,
+            promoted.json,
+            controller_log(env)
         ));
     }
     Ok(())

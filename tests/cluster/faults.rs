@@ -15,7 +15,7 @@ use crate::support::TestResult;
 const WITH: &str = "rollouts,argocd,metrics";
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
+    vec![crate::support::trial(
         "up_rides_out_an_api_server_restart_in_its_apply_and_its_wait",
         || Ok(one_at_a_time(restarts)?),
     )]

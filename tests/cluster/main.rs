@@ -34,7 +34,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Arguments;
 use platformctl::kube::apply::Error as ApplyError;
 use platformctl::kube::portforward::is_ready;
 use platformctl::kube::{Action, Applier, Options as ApplyOptions};
@@ -46,12 +46,12 @@ use support::{NODES, Namespaces, TestResult, wait_for};
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let trials = vec![
-        Trial::test("reference_tree_customer_platform_applies_strictly", || {
+        crate::support::trial("reference_tree_customer_platform_applies_strictly", || {
             support::run(|_, client| {
                 apply_reference_tree(client, "cp", support::repo_root().to_path_buf())
             })
         }),
-        Trial::test("reference_tree_microservices_applies_strictly", || {
+        crate::support::trial("reference_tree_microservices_applies_strictly", || {
             support::run(|_, client| {
                 apply_reference_tree(
                     client,
@@ -60,28 +60,28 @@ fn main() -> ExitCode {
                 )
             })
         }),
-        Trial::test(
+        crate::support::trial(
             "deployment_pods_schedule_onto_the_nodes_and_become_ready",
             || support::run(|_, client| deployment_schedules_and_becomes_ready(client)),
         ),
-        Trial::test("deleted_pod_is_replaced_by_its_replicaset", || {
+        crate::support::trial("deleted_pod_is_replaced_by_its_replicaset", || {
             support::run(|_, client| deleted_pod_is_replaced(client))
         }),
-        Trial::test(
+        crate::support::trial(
             "service_account_bound_in_practice_cannot_write_in_prod",
             || support::run(rbac_practice_cannot_write_prod),
         ),
-        Trial::test(
+        crate::support::trial(
             "rollout_phases_come_from_the_real_argo_rollouts_controller",
             || support::run(|_, client| rollout_phases(client)),
         ),
-        Trial::test("harness_up_again_reuses_the_running_cluster", || {
+        crate::support::trial("harness_up_again_reuses_the_running_cluster", || {
             Ok(harness_up_again()?)
         }),
-        Trial::test("harness_refuses_a_busy_port_and_starts_nothing", || {
+        crate::support::trial("harness_refuses_a_busy_port_and_starts_nothing", || {
             Ok(harness_busy_port()?)
         }),
-        Trial::test("harness_reports_a_failed_component_and_cleans_up", || {
+        crate::support::trial("harness_reports_a_failed_component_and_cleans_up", || {
             Ok(harness_failed_component_is_reported_and_cleaned_up()?)
         }),
     ];

@@ -25,7 +25,7 @@ use crate::support::{TestResult, wait_for};
 use crate::traffic::Traffic;
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
+    vec![crate::support::trial(
         "promote_takes_a_good_release_to_prod_and_a_bad_one_back_through_git",
         || Ok(progressive_delivery()?),
     )]

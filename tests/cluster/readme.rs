@@ -13,7 +13,7 @@ use crate::own::one_at_a_time;
 use crate::support::{self, TestResult};
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
+    vec![crate::support::trial(
         "readme_main_job_without_docker_runs_as_typed_and_again",
         || Ok(one_at_a_time(main_job)?),
     )]

@@ -165,6 +165,24 @@ impl Cluster {
     }
 }
 
+/// A trial that says on stderr how long it took, so a run's log shows what each test costs.
+pub fn trial(
+    name: &str,
+    body: impl FnOnce() -> Result<(), libtest_mimic::Failed> + Send + 'static,
+) -> libtest_mimic::Trial {
+    let label = name.to_string();
+    libtest_mimic::Trial::test(name, move || {
+        let start = Instant::now();
+        let result = body();
+        let verdict = if result.is_ok() { "ok" } else { "failed" };
+        eprintln!(
+            "trial {label}: {verdict} in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        result
+    })
+}
+
 /// Runs one async test body on its own runtime, with the cluster's admin client.
 pub fn run<F, Fut>(body: F) -> Result<(), libtest_mimic::Failed>
 where

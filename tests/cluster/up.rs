@@ -36,11 +36,11 @@ const WITH: &str = "rollouts,argocd,metrics";
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::support::trial(
             "up_converges_the_reference_platform_survives_20_kills_and_down_removes_it",
             || Ok(one_at_a_time(end_to_end)?),
         ),
-        Trial::test(
+        crate::support::trial(
             "up_converges_the_microservices_platform_and_a_blue_green_release_waits_at_its_gate",
             || Ok(one_at_a_time(microservices)?),
         ),

@@ -33,7 +33,7 @@ use crate::own::{
 use crate::support::{TestResult, wait_for};
 
 pub fn trials() -> Vec<Trial> {
-    vec![Trial::test(
+    vec![crate::support::trial(
         "up_runs_the_customer_platform_for_real_from_gitops_local_scraped_analysed_and_alerting",
         || Ok(for_real()?),
     )]

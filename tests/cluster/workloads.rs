@@ -23,19 +23,19 @@ use platformctl::kube::portforward::is_ready;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test(
+        crate::support::trial(
             "workload_pods_run_the_service_on_their_own_pod_ip_with_the_resolved_environment",
             || support::run(|_, client| pods_run_the_service(client)),
         ),
-        Trial::test(
+        crate::support::trial(
             "workload_deleted_pod_drains_and_its_replacement_turns_ready_after_its_probe",
             || support::run(|_, client| deleted_pod_drains(client)),
         ),
-        Trial::test(
+        crate::support::trial(
             "workload_container_that_exits_at_start_goes_into_crash_loop_back_off",
             || support::run(|_, client| crash_loop(client)),
         ),
-        Trial::test(
+        crate::support::trial(
             "workload_status_reports_a_crash_looping_rollout_as_not_healthy_with_the_reason",
             || support::run(status_names_the_crash_loop),
         ),
