@@ -232,36 +232,108 @@ fn derivative(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Sends `plan` to the Rollout `name`.
-pub async fn apply(api: &Api<DynamicObject>, name: &str, plan: &Plan) -> Result<(), Error> {
+/// What became of a sent plan: whether the Rollout changed after the last write (the
+/// controller, or anyone, wrote it: its informer then holds the change) or platformctl had to
+/// touch it for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Something wrote the Rollout after the change: the controller sees it.
+    Observed,
+    /// Nothing did within [`SETTLE`]; the [`NUDGE`] annotation was written (n times).
+    Nudged(u32),
+    /// Not even after the nudges: the controller may be down.
+    Unobserved,
+}
+
+/// The annotation a nudge writes: when platformctl last touched the Rollout so that its
+/// controller reads it afresh.
+pub const NUDGE: &str = "platformctl.dev/nudged-at";
+/// How long a change may stand with no write after it before it is nudged.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Sends `plan` to the Rollout `name`, then makes sure its controller will act on it.
+///
+/// The Argo Rollouts controller v1.9 writes each Rollout it has just patched back into its
+/// informer cache; a change made while that reconcile runs (a `promote` the instant a gate
+/// pauses, as CI does) can be overwritten there by the older copy and is then never acted on —
+/// the Rollout stays paused until something writes it again (argoproj/argo-rollouts#4694,
+/// fixed upstream by #4786 after v1.9.1). The controller always writes the status after one of
+/// these changes, so a Rollout that nobody writes for [`SETTLE`] after it is nudged: an
+/// annotation write, whose watch event refreshes the cache and queues a reconcile.
+pub async fn apply(api: &Api<DynamicObject>, name: &str, plan: &Plan) -> Result<Sent, Error> {
     let pp = PatchParams::default();
     let failed = |what: &str| {
         let what = format!("{what} rollout `{name}`");
         move |source| Error::Api { what, source }
     };
     let mut spec = plan.spec.clone();
+    let mut last = None;
     if let Some(status) = &plan.status {
         match api.patch_status(name, &pp, &Patch::Merge(status)).await {
-            Ok(_) => {}
+            Ok(o) => last = o.metadata.resource_version,
             Err(kube::Error::Api(e)) if e.code == 404 => spec = plan.unified.clone(),
             Err(e) => return Err(failed("patch the status of")(e)),
         }
     }
     if let Some(spec) = &spec {
-        api.patch(name, &pp, &Patch::Merge(spec))
+        let o = api
+            .patch(name, &pp, &Patch::Merge(spec))
             .await
             .map_err(failed("patch"))?;
+        last = o.metadata.resource_version;
     }
     if let Some(template) = &plan.template {
         let ops: json_patch::Patch = serde_json::from_value(
             json!([{"op": "replace", "path": "/spec/template", "value": template}]),
         )
         .map_err(|e| Error::Refused(format!("cannot build the undo patch: {e}")))?;
-        api.patch(name, &pp, &Patch::<()>::Json(ops))
+        let o = api
+            .patch(name, &pp, &Patch::<()>::Json(ops))
             .await
             .map_err(failed("restore the template of"))?;
+        last = o.metadata.resource_version;
     }
-    Ok(())
+    let Some(mut last) = last else {
+        return Ok(Sent::Observed);
+    };
+    for nudges in 0..=2 {
+        if written_after(api, name, &last).await? {
+            return Ok(if nudges == 0 {
+                Sent::Observed
+            } else {
+                Sent::Nudged(nudges)
+            });
+        }
+        if nudges == 2 {
+            break;
+        }
+        let now = k8s_openapi::jiff::Timestamp::now().to_string();
+        let touch = json!({"metadata": {"annotations": {NUDGE: now}}});
+        let o = api
+            .patch(name, &pp, &Patch::Merge(&touch))
+            .await
+            .map_err(failed("annotate"))?;
+        last = o.metadata.resource_version.unwrap_or(last);
+    }
+    Ok(Sent::Unobserved)
+}
+
+/// Whether the Rollout's resourceVersion moves on from `rv` within [`SETTLE`].
+async fn written_after(api: &Api<DynamicObject>, name: &str, rv: &str) -> Result<bool, Error> {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let now = api.get(name).await.map_err(|source| Error::Api {
+            what: format!("read rollout `{name}`"),
+            source,
+        })?;
+        if now.metadata.resource_version.as_deref() != Some(rv) {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// The client's Rollout API in `namespace`.

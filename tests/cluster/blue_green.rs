@@ -166,6 +166,12 @@ fn opened(project: &Project, env: &str, tag: &str) -> TestResult {
             promoted.json
         ));
     }
+    // (how often the controller lost a promote made the instant it paused: argo-rollouts#4694)
+    eprintln!(
+        "blue-green: rollout promote in {env} in {:.1} s, notes {}",
+        promoted.took.as_secs_f64(),
+        promoted.json["notes"]
+    );
     let done = project.run(&[
         "rollout",
         "status",

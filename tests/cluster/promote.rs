@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use libtest_mimic::Trial;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::own::{Gitops, Project, Setup, all_ready, argo};
 use crate::support::{TestResult, wait_for};
@@ -479,11 +479,53 @@ fn rollout_commands(
             healthy.code, healthy.json
         ));
     }
-    // pause → 6, resume → 0.
-    project.must(&["rollout", "pause", "customer-api", "--env", "prod"])?;
-    if live("spec.paused")? != true {
-        return Err("`rollout pause` did not set spec.paused".into());
+    // A change nothing acts on is nudged: with the Rollout out of the controller's sight (the
+    // instance-id label of another controller), `rollout pause` touches the nudge annotation
+    // twice and says nothing acted; back in sight, the controller pauses it.
+    let label = |value: Value| {
+        runtime
+            .block_on(api.patch(
+                "customer-api",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"labels": {
+                    "argo-rollouts.argoproj.io/controller-instance-id": value}}})),
+            ))
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    label(json!("another-controller"))?;
+    let act = |verb: &str| {
+        project.must(&[
+            "rollout",
+            verb,
+            "customer-api",
+            "--env",
+            "prod",
+            "-o",
+            "json",
+        ])
+    };
+    let unseen = act("pause")?;
+    label(Value::Null)?;
+    let notes = unseen.json["notes"].to_string();
+    if live("spec.paused")? != true
+        || !runtime
+            .block_on(api.get("customer-api"))
+            .map_err(|e| e.to_string())?
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key(platformctl::rollout::actions::NUDGE)
+        || !notes.contains("nothing has acted on the pause")
+        || unseen.took < 2 * platformctl::rollout::actions::SETTLE
+    {
+        return Err(format!(
+            "`rollout pause` of a Rollout no controller watches, in {:.1} s: {}",
+            unseen.took.as_secs_f64(),
+            unseen.json
+        ));
     }
+    // pause → 6, resume → 0.
     let paused = status("30s")?;
     if paused.code != Some(6)
         || !paused.json["message"]
@@ -606,15 +648,7 @@ fn rollout_commands(
     }
     // undo: the previous revision's template on the object, and the Git change offered, since
     // Argo CD self-heals prod.
-    let undo = project.must(&[
-        "rollout",
-        "undo",
-        "customer-api",
-        "--env",
-        "prod",
-        "-o",
-        "json",
-    ])?;
+    let undo = act("undo")?;
     let image = live("spec.template.spec.containers")?[0]["image"].clone();
     if image != "platformctl/customer-api:0.2.1" && image != "platformctl/customer-api:0.2.2" {
         return Err(format!("after undo the template runs {image}"));

@@ -72,9 +72,21 @@ pub async fn run(
             &r.env, action, &before, false, &message, &notes, git_change,
         ));
     }
-    actions::apply(&actions::api(&r.client, &r.namespace), &r.service, &plan)
+    let sent = actions::apply(&actions::api(&r.client, &r.namespace), &r.service, &plan)
         .await
         .with_context(|| format!("cannot {verb} rollout `{}` in {}", r.service, r.env))?;
+    let settle = actions::SETTLE.as_secs();
+    match sent {
+        actions::Sent::Observed => {}
+        actions::Sent::Nudged(_) => notes.push(format!(
+            "the Rollouts controller had not acted on the {verb} after {settle} s (a change made while it reconciles can be lost from its cache, argoproj/argo-rollouts#4694): platformctl touched the Rollout's `{}` annotation so that it reads it afresh",
+            actions::NUDGE
+        )),
+        actions::Sent::Unobserved => notes.push(format!(
+            "nothing has acted on the {verb} yet, not even after touching the Rollout's `{}` annotation twice: is the Argo Rollouts controller running?",
+            actions::NUDGE
+        )),
+    }
     for n in &notes {
         ctx.printer.note(&format!("note: {n}"));
     }

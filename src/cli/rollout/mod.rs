@@ -22,6 +22,10 @@ use crate::rollout::Verdict;
 /// Argo CD owns the Rollout's spec: a status change (promote, abort, retry) sticks, a spec change
 /// Git does not have (undo, pause) is put back by an Application that self-heals; `undo` says so,
 /// and `undo --git` makes the rollback a Git change that lasts.
+///
+/// A change nothing writes the Rollout after for 3 s is nudged: platformctl touches its
+/// `platformctl.dev/nudged-at` annotation, so that a controller that lost the change from its
+/// cache (Argo Rollouts v1.9 can, when the change comes while it reconciles) reads it afresh.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
