@@ -17,6 +17,7 @@ mod platform;
 mod promote;
 mod readme;
 mod receivers;
+mod refresh;
 mod support;
 mod traffic;
 mod up;
@@ -29,7 +30,6 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
@@ -97,6 +97,7 @@ fn main() -> ExitCode {
     trials.extend(faults::trials());
     trials.extend(workloads::trials());
     trials.extend(readme::trials());
+    trials.extend(refresh::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -410,17 +411,7 @@ async fn rbac_practice_cannot_write_prod(
         }))?;
         Api::<RoleBinding>::namespaced(client.clone(), practice).create(&pp, &binding).await.map_err(|e| e.to_string())?;
 
-        let request: TokenRequest = from_json(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))?;
-        let token = Api::<ServiceAccount>::namespaced(client.clone(), practice)
-            .create_token_request("deployer", &pp, &request)
-            .await
-            .map_err(|e| format!("TokenRequest: {e}"))?
-            .status
-            .ok_or("TokenRequest has no status")?
-            .token;
-        let mut config = cluster.config().await?;
-        config.auth_info = kube::config::AuthInfo { token: Some(token.into()), ..Default::default() };
-        let as_sa = Client::try_from(config).map_err(|e| e.to_string())?;
+        let as_sa = cluster.client_as(&client, practice, "deployer").await?;
 
         let cm = |name: &str| from_json::<ConfigMap>(json!({"metadata": {"name": name}, "data": {"k": "v"}}));
         // Allowed in practice (retried briefly: the authorizer learns of new bindings from a watch).

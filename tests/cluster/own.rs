@@ -26,9 +26,18 @@ pub fn one_at_a_time(test: fn() -> TestResult) -> TestResult {
 
 /// The machine to this test alone until the guard is dropped: a test that waits for minutes
 /// with little to do (its cluster already up) lets another run meanwhile.
+/// A wait of more than a second is printed, so that a trial's time (`support::trial`) can be
+/// told apart from its wait for the machine.
 pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock().unwrap_or_else(|e| e.into_inner())
+    let start = std::time::Instant::now();
+    let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let waited = start.elapsed().as_secs_f64();
+    if waited > 1.0 {
+        let name = support::TRIAL.with(|t| t.borrow().clone());
+        eprintln!("exclusive: {name} waited {waited:.1} s for the machine");
+    }
+    guard
 }
 
 /// A cluster of the test's own, stopped when dropped.

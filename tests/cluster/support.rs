@@ -163,6 +163,38 @@ impl Cluster {
             .await
             .map_err(|e| format!("kubeconfig: {e}"))
     }
+
+    /// A client that authenticates as ServiceAccount `name` of `namespace` (a 10-minute token
+    /// from the TokenRequest API, asked with the admin `client`).
+    pub async fn client_as(
+        &self,
+        client: &Client,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Client, String> {
+        let request: k8s_openapi::api::authentication::v1::TokenRequest = serde_json::from_value(
+            serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 600}}),
+        )
+        .map_err(|e| e.to_string())?;
+        let token = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .map_err(|e| format!("TokenRequest: {e}"))?
+            .status
+            .ok_or("TokenRequest has no status")?
+            .token;
+        let mut config = self.config().await?;
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.into()),
+            ..Default::default()
+        };
+        Client::try_from(config).map_err(|e| e.to_string())
+    }
+}
+
+thread_local! {
+    /// The trial running on this thread (for messages about it, such as its waits).
+    pub static TRIAL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// A trial that says on stderr how long it took, so a run's log shows what each test costs.
@@ -172,6 +204,7 @@ pub fn trial(
 ) -> libtest_mimic::Trial {
     let label = name.to_string();
     libtest_mimic::Trial::test(name, move || {
+        TRIAL.with(|t| t.replace(label.clone()));
         let start = Instant::now();
         let result = body();
         let verdict = if result.is_ok() { "ok" } else { "failed" };
