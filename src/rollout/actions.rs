@@ -235,7 +235,7 @@ fn derivative(a: &Value, b: &Value) -> bool {
 /// What became of a sent plan: whether the Rollout changed after the last write (the
 /// controller, or anyone, wrote it: its informer then holds the change) or platformctl had to
 /// touch it for that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
     /// Something wrote the Rollout after the change: the controller sees it.
     Observed,
@@ -243,6 +243,8 @@ pub enum Sent {
     Nudged(u32),
     /// Not even after the nudges: the controller may be down.
     Unobserved,
+    /// Nothing did, and the nudge was refused (why).
+    NudgeFailed(String),
 }
 
 /// The annotation a nudge writes: when platformctl last touched the Rollout so that its
@@ -309,11 +311,11 @@ pub async fn apply(api: &Api<DynamicObject>, name: &str, plan: &Plan) -> Result<
         }
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let touch = json!({"metadata": {"annotations": {NUDGE: now}}});
-        let o = api
-            .patch(name, &pp, &Patch::Merge(&touch))
-            .await
-            .map_err(failed("annotate"))?;
-        last = o.metadata.resource_version.unwrap_or(last);
+        // (the change itself is made: a nudge that is refused is reported, not an error)
+        match api.patch(name, &pp, &Patch::Merge(&touch)).await {
+            Ok(o) => last = o.metadata.resource_version.unwrap_or(last),
+            Err(e) => return Ok(Sent::NudgeFailed(e.to_string())),
+        }
     }
     Ok(Sent::Unobserved)
 }

@@ -10,6 +10,7 @@ mod blue_green;
 mod deployer;
 mod faults;
 mod monitoring;
+mod nudge;
 mod operate;
 mod own;
 #[path = "../common/platform.rs"]
@@ -41,7 +42,7 @@ use platformctl::kube::{Action, Applier, Options as ApplyOptions};
 use platformctl::ready::Readiness;
 use serde_json::{Value, json};
 
-use support::{NODES, Namespaces, TestResult, wait_for};
+use support::{NODES, Namespaces, TestResult, from_json, wait_for};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -98,6 +99,7 @@ fn main() -> ExitCode {
     trials.extend(workloads::trials());
     trials.extend(readme::trials());
     trials.extend(refresh::trials());
+    trials.extend(nudge::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     support::stop();
     conclusion.exit_code()
@@ -442,10 +444,6 @@ async fn rbac_practice_cannot_write_prod(
     .await;
     namespaces.delete().await;
     result
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 // --- Argo Rollouts ---------------------------------------------------------------------------

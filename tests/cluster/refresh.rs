@@ -12,19 +12,15 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use libtest_mimic::Trial;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{self, Namespaces, TestResult, wait_for};
+use crate::support::{self, Namespaces, TestResult, from_json, wait_for};
 
 pub fn trials() -> Vec<Trial> {
     vec![support::trial(
         "promote_refresh_needs_patch_on_its_one_application_and_nothing_else",
         || support::run(least_privilege),
     )]
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 async fn least_privilege(cluster: &'static support::Cluster, client: Client) -> TestResult {

@@ -343,3 +343,8 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// `value` as a `T` (a Kubernetes object written as JSON in a test).
+pub fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}

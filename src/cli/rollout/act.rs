@@ -86,6 +86,10 @@ pub async fn run(
             "nothing has acted on the {verb} yet, not even after touching the Rollout's `{}` annotation twice: is the Argo Rollouts controller running?",
             actions::NUDGE
         )),
+        actions::Sent::NudgeFailed(why) => notes.push(format!(
+            "the Rollouts controller had not acted on the {verb} after {settle} s, and touching the Rollout's `{}` annotation (so that it reads it afresh) failed: {why}",
+            actions::NUDGE
+        )),
     }
     for n in &notes {
         ctx.printer.note(&format!("note: {n}"));
