@@ -239,8 +239,8 @@ fn derivative(a: &Value, b: &Value) -> bool {
 pub enum Sent {
     /// Something wrote the Rollout after the change: the controller sees it.
     Observed,
-    /// Nothing did within [`SETTLE`]; the [`NUDGE`] annotation was written (n times).
-    Nudged(u32),
+    /// Nothing did within [`SETTLE`]; the [`NUDGE`] annotation was written, and then something did.
+    Nudged,
     /// Not even after the nudges: the controller may be down.
     Unobserved,
     /// Nothing did, and the nudge was refused (why).
@@ -303,7 +303,7 @@ pub async fn apply(api: &Api<DynamicObject>, name: &str, plan: &Plan) -> Result<
             return Ok(if nudges == 0 {
                 Sent::Observed
             } else {
-                Sent::Nudged(nudges)
+                Sent::Nudged
             });
         }
         if nudges == 2 {

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use libtest_mimic::Trial;
@@ -26,33 +24,11 @@ pub fn trials() -> Vec<Trial> {
 
 /// A ServiceAccount `name` in `ns` that may get rollouts and patch `resources`.
 async fn bound(client: &Client, ns: &str, name: &str, resources: &[&str]) -> TestResult {
-    let pp = PostParams::default();
-    let sa: ServiceAccount = from_json(json!({"metadata": {"name": name}}))?;
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create(&pp, &sa)
-        .await
-        .map_err(|e| e.to_string())?;
-    let role: Role = from_json(json!({
-        "metadata": {"name": name},
-        "rules": [
-            {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get"]},
-            {"apiGroups": ["argoproj.io"], "resources": resources, "verbs": ["patch"]},
-        ],
-    }))?;
-    Api::<Role>::namespaced(client.clone(), ns)
-        .create(&pp, &role)
-        .await
-        .map_err(|e| e.to_string())?;
-    let binding: RoleBinding = from_json(json!({
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
-    }))?;
-    Api::<RoleBinding>::namespaced(client.clone(), ns)
-        .create(&pp, &binding)
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    let rules = json!([
+        {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get"]},
+        {"apiGroups": ["argoproj.io"], "resources": resources, "verbs": ["patch"]},
+    ]);
+    support::bound_service_account(client, ns, name, rules).await
 }
 
 /// `plan` applied through `api` as soon as the authorizer knows its binding (403 until then).

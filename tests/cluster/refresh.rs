@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DynamicObject, PostParams};
 use libtest_mimic::Trial;
@@ -48,33 +46,13 @@ async fn least_privilege(cluster: &'static support::Cluster, client: Client) -> 
                 .await
                 .map_err(|e| format!("Application {env}: {e}"))?;
         }
-        let sa: ServiceAccount = from_json(json!({"metadata": {"name": "promoter"}}))?;
-        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
-            .create(&pp, &sa)
-            .await
-            .map_err(|e| e.to_string())?;
-        let role: Role = from_json(json!({
-            "metadata": {"name": "refresh-dev"},
-            "rules": [{
-                "apiGroups": ["argoproj.io"],
-                "resources": ["applications"],
-                "resourceNames": ["customer-platform-dev"],
-                "verbs": ["patch"],
-            }],
-        }))?;
-        Api::<Role>::namespaced(client.clone(), &ns)
-            .create(&pp, &role)
-            .await
-            .map_err(|e| e.to_string())?;
-        let binding: RoleBinding = from_json(json!({
-            "metadata": {"name": "refresh-dev"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "refresh-dev"},
-            "subjects": [{"kind": "ServiceAccount", "name": "promoter", "namespace": ns}],
-        }))?;
-        Api::<RoleBinding>::namespaced(client.clone(), &ns)
-            .create(&pp, &binding)
-            .await
-            .map_err(|e| e.to_string())?;
+        let rules = json!([{
+            "apiGroups": ["argoproj.io"],
+            "resources": ["applications"],
+            "resourceNames": ["customer-platform-dev"],
+            "verbs": ["patch"],
+        }]);
+        support::bound_service_account(&client, &ns, "promoter", rules).await?;
         let as_sa = cluster.client_as(&client, &ns, "promoter").await?;
 
         // The platform whose Argo CD lives in the test's namespace.

@@ -348,3 +348,34 @@ where
 pub fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
+
+/// A ServiceAccount `name` in `ns`, with a Role of `rules` (also `name`) bound to it.
+pub async fn bound_service_account(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    rules: serde_json::Value,
+) -> TestResult {
+    let pp = PostParams::default();
+    let sa: ServiceAccount = from_json(serde_json::json!({"metadata": {"name": name}}))?;
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(&pp, &sa)
+        .await
+        .map_err(|e| e.to_string())?;
+    let role: k8s_openapi::api::rbac::v1::Role =
+        from_json(serde_json::json!({"metadata": {"name": name}, "rules": rules}))?;
+    Api::namespaced(client.clone(), ns)
+        .create(&pp, &role)
+        .await
+        .map_err(|e| e.to_string())?;
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = from_json(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+    }))?;
+    Api::namespaced(client.clone(), ns)
+        .create(&pp, &binding)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}

@@ -78,7 +78,7 @@ pub async fn run(
     let settle = actions::SETTLE.as_secs();
     match sent {
         actions::Sent::Observed => {}
-        actions::Sent::Nudged(_) => notes.push(format!(
+        actions::Sent::Nudged => notes.push(format!(
             "the Rollouts controller had not acted on the {verb} after {settle} s (a change made while it reconciles can be lost from its cache, argoproj/argo-rollouts#4694): platformctl touched the Rollout's `{}` annotation so that it reads it afresh",
             actions::NUDGE
         )),
