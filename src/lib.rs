@@ -18,6 +18,7 @@ pub mod init;
 pub mod junit;
 pub mod kube;
 pub mod lint;
+pub mod load;
 pub mod output;
 pub mod prom;
 pub mod promote;
@@ -133,6 +134,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::Rollout(args) => cli::rollout::run(&ctx, args).await,
         Command::SetImage(args) => cli::set_image::run(&ctx, args).await,
         Command::Promote(args) => cli::promote::run(&ctx, args).await,
+        Command::Load(args) => cli::load::run(&ctx, args).await,
     }
 }
 

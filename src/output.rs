@@ -339,3 +339,38 @@ impl crate::up::Progress for StepPrinter<'_> {
         stderr(&format!("{}{line}", if self.tty { "" } else { "up: " }));
     }
 }
+
+/// A live status line on stderr, on a terminal only (`load`'s per-second progress): nothing in
+/// CI logs, with `--quiet`, or when stderr is not a TTY.
+pub struct Ticker {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Ticker {
+    pub fn new(printer: &Printer) -> Ticker {
+        let bar = (!printer.quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Ticker { bar }
+    }
+
+    pub fn set(&self, line: String) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(line);
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

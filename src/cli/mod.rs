@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod down;
 pub mod init;
 pub mod lint;
+pub mod load;
 pub mod promote;
 pub mod render;
 pub mod rollout;
@@ -103,6 +104,7 @@ pub enum Command {
     Rollout(rollout::Args),
     Validate(validate::Args),
     Slo(slo::Args),
+    Load(load::Args),
 }
 
 /// What every command gets besides its own arguments.

@@ -518,6 +518,9 @@ pub struct LoadTest {
     pub environment: String,
     #[serde(default = "defaults::load_path")]
     pub path: String,
+    /// Several paths, requested in turn (instead of `path`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
     /// Requests per second (open model: arrivals do not wait for responses).
     pub rate: u32,
     pub duration: String,
@@ -533,6 +536,20 @@ pub struct LoadThresholds {
     pub max_error_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyTarget>,
+    /// Further k6-style thresholds: `p99<500ms`, `errors<0.5%`, `rate>=0.99*target`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expressions: Vec<String>,
+}
+
+impl LoadTest {
+    /// The paths requested in turn.
+    pub fn paths(&self) -> Vec<&str> {
+        if self.paths.is_empty() {
+            vec![self.path.as_str()]
+        } else {
+            self.paths.iter().map(String::as_str).collect()
+        }
+    }
 }
 
 mod defaults {

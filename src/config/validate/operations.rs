@@ -124,6 +124,23 @@ pub(super) fn load(out: &mut Problems, p: &Platform) {
         let svc = find_service(out, &format!("{at}.service"), p, &l.service);
         find_env(out, &format!("{at}.environment"), p, &l.environment);
         http_path(out, &format!("{at}.path"), &l.path);
+        if !l.paths.is_empty() && l.path != "/" {
+            out.add(format!("{at}.paths"), "give `path` or `paths`, not both");
+        }
+        for (j, path) in l.paths.iter().enumerate() {
+            http_path(out, &format!("{at}.paths[{j}]"), path);
+        }
+        for (j, e) in l.thresholds.expressions.iter().enumerate() {
+            if let Err(err) = crate::load::Threshold::parse(e) {
+                out.add(
+                    format!("{at}.thresholds.expressions[{j}]"),
+                    format!(
+                        "{} (like `p95<300ms`, `errors<1%`, `rate>=0.99*target`)",
+                        err.reason
+                    ),
+                );
+            }
+        }
         if l.rate == 0 {
             out.add(
                 format!("{at}.rate"),
