@@ -6,6 +6,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 
 pub mod addons;
+pub mod chaos;
 pub mod child;
 pub mod cli;
 pub mod cluster;
@@ -135,6 +136,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> anyhow::Result<output::Outcome>
         Command::SetImage(args) => cli::set_image::run(&ctx, args).await,
         Command::Promote(args) => cli::promote::run(&ctx, args).await,
         Command::Load(args) => cli::load::run(&ctx, args).await,
+        Command::Chaos(args) => cli::chaos::run(&ctx, args).await,
     }
 }
 

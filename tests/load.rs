@@ -345,14 +345,18 @@ fn a_bad_threshold_in_platform_yaml_is_located() {
         r#"expressions: ["rate>=0.99*target"]"#,
         r#"expressions: ["rate>=0.99*target", "p95=3"]"#,
     );
-    assert!(config.contains("p95=3"), "the reference platform.yaml has a load entry");
+    assert!(
+        config.contains("p95=3"),
+        "the reference platform.yaml has a load entry"
+    );
     std::fs::write(dir.path().join("platform.yaml"), &config).unwrap();
     let line = config.lines().position(|l| l.contains("p95=3")).unwrap() + 1;
     let r = run::platformctl(dir.path(), &["load", "customer-api", "--env", "prod"]);
     assert_eq!(r.code, 2, "{}", r.transcript());
     assert!(
         r.stderr.contains(&format!("platform.yaml:{line}:"))
-            && r.stderr.contains("load[0].thresholds.expressions[1]: needs a comparison"),
+            && r.stderr
+                .contains("load[0].thresholds.expressions[1]: needs a comparison"),
         "{}",
         r.stderr
     );

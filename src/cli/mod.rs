@@ -1,6 +1,7 @@
 //! The command line: global flags, the command enum, one file per command. Each command's
 //! `run` resolves its arguments, calls one domain operation and builds a report.
 
+pub mod chaos;
 pub mod doctor;
 pub mod down;
 pub mod init;
@@ -105,6 +106,7 @@ pub enum Command {
     Validate(validate::Args),
     Slo(slo::Args),
     Load(load::Args),
+    Chaos(chaos::Args),
 }
 
 /// What every command gets besides its own arguments.

@@ -508,6 +508,19 @@ pub struct ChaosExperiment {
     /// Required for `container-kill`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// Seconds a killed pod gets to stop (`pod-kill`; Chaos Mesh's default is 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<u32>,
+    /// The share (percent) of the SLO window's error budget the experiment may burn and still
+    /// pass, when the availability during it falls below the objective.
+    #[serde(default = "defaults::max_budget_burn")]
+    pub max_budget_burn: f64,
+    /// Longest time from the kill until every replica is Ready again and the probe answers.
+    #[serde(default = "defaults::recovery_timeout")]
+    pub recovery_timeout: String,
+    /// The probe traffic sent through the whole run, requests per second.
+    #[serde(default = "defaults::probe_rate")]
+    pub probe_rate: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -640,6 +653,15 @@ mod defaults {
     }
     pub fn min_error_budget() -> f64 {
         25.0
+    }
+    pub fn max_budget_burn() -> f64 {
+        1.0
+    }
+    pub fn recovery_timeout() -> String {
+        "2m".into()
+    }
+    pub fn probe_rate() -> u32 {
+        20
     }
     pub fn load_path() -> String {
         "/".into()

@@ -291,6 +291,26 @@ impl Run {
         Run { shared }
     }
 
+    /// The outcome of a run that sent nothing (a journal's figures before any run).
+    pub fn empty_outcome() -> Outcome {
+        let t = Tally::new();
+        Outcome {
+            planned: 0,
+            ok: 0,
+            failed: 0,
+            in_window: 0,
+            latency: t.latency,
+            lateness: t.lateness,
+            statuses: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            seconds: Vec::new(),
+            elapsed: Duration::ZERO,
+            window: Duration::ZERO,
+            peak_connections: 0,
+            stopped: false,
+        }
+    }
+
     pub fn live(&self) -> Arc<Live> {
         self.shared.live.clone()
     }

@@ -182,6 +182,7 @@ pub struct Chaos<'a> {
     pub value: Option<&'a str>,
     pub duration: Option<&'a str>,
     pub container: Option<&'a str>,
+    pub grace_period: Option<u32>,
 }
 
 impl<'a> Platform<'a> {
@@ -253,6 +254,7 @@ impl<'a> Platform<'a> {
                     }
                     _ => None,
                 },
+                grace_period: c.grace_period,
             })
             .collect();
         Platform {

@@ -568,7 +568,7 @@ fn harness_up_again() -> TestResult {
 }
 
 /// How many consecutive loopback ports a harness cluster uses (tests/sim/cluster's PORT_COUNT).
-const PORTS: u16 = 19;
+const PORTS: u16 = 21;
 
 /// A port base whose `PORTS` ports are free now.
 pub(crate) fn free_port_base() -> Result<u16, String> {

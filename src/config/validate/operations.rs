@@ -110,6 +110,28 @@ pub(super) fn chaos(out: &mut Problems, p: &Platform) {
         if let Some(name) = &c.container {
             dns_label(out, &format!("{at}.container"), name, 63);
         }
+        if c.grace_period.is_some() && c.action != ChaosAction::PodKill {
+            out.add(
+                format!("{at}.gracePeriod"),
+                "only `pod-kill` takes a grace period",
+            );
+        }
+        if !(c.max_budget_burn > 0.0 && c.max_budget_burn <= 100.0) {
+            out.add(
+                format!("{at}.maxBudgetBurn"),
+                format!(
+                    "must be a percentage above 0 and at most 100, found {}",
+                    c.max_budget_burn
+                ),
+            );
+        }
+        duration(out, &format!("{at}.recoveryTimeout"), &c.recovery_timeout);
+        if c.probe_rate == 0 {
+            out.add(
+                format!("{at}.probeRate"),
+                "must be at least 1 request per second",
+            );
+        }
     }
 }
 
