@@ -7,6 +7,7 @@ mod addons;
 mod apply;
 mod argocd;
 mod blue_green;
+mod chaos;
 mod deployer;
 mod faults;
 mod monitoring;
@@ -87,6 +88,8 @@ fn main() -> ExitCode {
         }),
     ];
     let mut trials = trials;
+    // A long shared-cluster trial (30 interrupted runs): early, beside the first own cluster.
+    trials.splice(0..0, chaos::trials());
     // First of the tests on clusters of their own: it waits minutes for its error budget to
     // burn, and lets the next ones run meanwhile.
     trials.extend(up_for_real::trials());
@@ -556,9 +559,10 @@ fn harness_up_again() -> TestResult {
         .filter(|n| text.contains(&format!("{:<30} Ready", format!("node {n}"))))
         .count();
     // etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, sim-kubelet,
-    // argo-rollouts, Argo CD's redis, repo server, application controller and API server, and
-    // prometheus-operator: the shared cluster's `--with workloads,rollouts,argocd,monitoring`.
-    if !status.status.success() || running != 12 || ready_nodes != 3 {
+    // argo-rollouts, Argo CD's redis, repo server, application controller and API server,
+    // prometheus-operator and chaos-controller-manager: the shared cluster's `--with
+    // workloads,rollouts,argocd,monitoring,chaos`.
+    if !status.status.success() || running != 13 || ready_nodes != 3 {
         return Err(format!(
             "status ({}), {running} running, {ready_nodes} nodes Ready:\n{text}",
             status.status

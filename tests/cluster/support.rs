@@ -94,11 +94,13 @@ pub fn cluster() -> Result<&'static Cluster, String> {
             // With pods that run (the reference services as real processes), the real Argo
             // Rollouts controller (Rollouts reach their phases by Argo's rules), the real
             // Argo CD (Applications sync and report health by Argo CD's rules) and the real
-            // prometheus-operator, whose Prometheus and Alertmanager run as pods.
-            let out = harness_command(&["up", "--with", "workloads,rollouts,argocd,monitoring"])
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| format!("could not run {}: {e}", harness().display()))?;
+            // prometheus-operator, whose Prometheus and Alertmanager run as pods, and the real
+            // Chaos Mesh controller manager (it kills the pods a PodChaos selects).
+            let out =
+                harness_command(&["up", "--with", "workloads,rollouts,argocd,monitoring,chaos"])
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .map_err(|e| format!("could not run {}: {e}", harness().display()))?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
                 return Err(format!(
