@@ -65,6 +65,15 @@ pub fn for_run(
     if v["apiVersion"] != "chaos-mesh.org/v1alpha1" || !v["kind"].is_string() {
         return Err(bad("no chaos-mesh.org/v1alpha1 kind".into()));
     }
+    // A scheduled experiment: this run is one of its PodChaos, now.
+    if v["kind"] == "Schedule" {
+        let embedded = v["spec"]["podChaos"].take();
+        if !embedded.is_object() {
+            return Err(bad("a Schedule without a podChaos".into()));
+        }
+        v["kind"] = json!("PodChaos");
+        v["spec"] = embedded;
+    }
     let name = format!("{experiment}-{run}");
     v["metadata"]["name"] = json!(name);
     let labels = &mut v["metadata"]["labels"];

@@ -25,7 +25,8 @@ use crate::output::{Format, Printer};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  a check said no (lint violation, drift, a failed validate check, a spent SLO budget)
+  1  a check said no (lint violation, drift, a failed validate check, a spent SLO budget,
+     a failed load threshold, a chaos verdict that failed or a service not in steady state)
   2  usage or configuration error
   3  environment error (file system, cluster or endpoint unreachable, tool missing)
   4  timed out waiting      5  rollout aborted or rolled back

@@ -521,6 +521,10 @@ pub struct ChaosExperiment {
     /// The probe traffic sent through the whole run, requests per second.
     #[serde(default = "defaults::probe_rate")]
     pub probe_rate: u32,
+    /// Repeated chaos: a cron schedule (`0 3 * * 1-5`) or `@every 30m`; the rendered object is
+    /// then a Chaos Mesh `Schedule` of the experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -183,6 +183,7 @@ pub struct Chaos<'a> {
     pub duration: Option<&'a str>,
     pub container: Option<&'a str>,
     pub grace_period: Option<u32>,
+    pub schedule: Option<&'a str>,
 }
 
 impl<'a> Platform<'a> {
@@ -255,6 +256,7 @@ impl<'a> Platform<'a> {
                     _ => None,
                 },
                 grace_period: c.grace_period,
+                schedule: c.schedule.as_deref(),
             })
             .collect();
         Platform {

@@ -126,6 +126,14 @@ pub(super) fn chaos(out: &mut Problems, p: &Platform) {
             );
         }
         duration(out, &format!("{at}.recoveryTimeout"), &c.recovery_timeout);
+        if let Some(sch) = &c.schedule
+            && !is_schedule(sch)
+        {
+            out.add(
+                format!("{at}.schedule"),
+                format!("must be a cron schedule of 5 fields (`0 3 * * 1-5`) or `@every 30m`, found `{sch}`"),
+            );
+        }
         if c.probe_rate == 0 {
             out.add(
                 format!("{at}.probeRate"),
@@ -184,6 +192,32 @@ pub(super) fn load(out: &mut Problems, p: &Platform) {
     }
 }
 
+/// What Chaos Mesh's Schedule takes (robfig/cron with its standard parser): five fields, a
+/// descriptor such as `@hourly`, or `@every <Go duration>`.
+fn is_schedule(s: &str) -> bool {
+    if let Some(d) = s.strip_prefix("@every ") {
+        return is_duration(d.trim());
+    }
+    if s.starts_with('@') {
+        return [
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ]
+        .contains(&s);
+    }
+    let fields: Vec<&str> = s.split_whitespace().collect();
+    fields.len() == 5
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ",-*/?".contains(c))
+        })
+}
+
 fn mode_name(m: ChaosMode) -> &'static str {
     match m {
         ChaosMode::One => "one",
@@ -191,5 +225,33 @@ fn mode_name(m: ChaosMode) -> &'static str {
         ChaosMode::Fixed => "fixed",
         ChaosMode::FixedPercent => "fixed-percent",
         ChaosMode::RandomMaxPercent => "random-max-percent",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_schedule;
+
+    #[test]
+    fn schedules_are_what_chaos_mesh_parses() {
+        for ok in [
+            "0 10 * * 1-5",
+            "*/5 * * * *",
+            "@every 30m",
+            "@hourly",
+            "0 3 1,15 * MON",
+        ] {
+            assert!(is_schedule(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "0 10 * *",
+            "@every soon",
+            "@sometimes",
+            "0 10 * * 1-5 *",
+            "0 10 * * $",
+        ] {
+            assert!(!is_schedule(bad), "{bad}");
+        }
     }
 }
