@@ -7,6 +7,7 @@
 //! `cancel` fires (SIGINT, SIGTERM); one an earlier run left (it was SIGKILLed) is found by its
 //! labels and removed before anything else.
 
+use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -257,7 +258,8 @@ pub async fn run(
             max_connections: 256,
         },
         endpoints.clone(),
-    );
+    )
+    .context("cannot start the probe traffic")?;
     let live = probe.live();
     let counts = || {
         (
@@ -714,7 +716,7 @@ async fn experiment(
             PhaseOutcome::Failed
         },
         detail,
-        json!({ "requests": requests, "failed": failed, "windowSeconds": window_seconds }),
+        json!({ "requests": requests, "failed": failed, "windowSeconds": window_seconds, "prometheusAvailability": prometheus_availability }),
     ));
     let end = if v.passed { End::Passed } else { End::Failed };
     journal.verdict = Some(v);

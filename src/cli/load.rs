@@ -17,8 +17,11 @@ use crate::output::{Outcome, Report, Ticker};
 /// Requests are due at their planned times whatever the server does: arrivals never wait for
 /// answers, and each latency is measured from the request's due time, so a server that stalls
 /// shows its stall in the percentiles (no coordinated omission). Percentiles come from an HDR
-/// histogram. The connection pool grows while requests fall due with every connection busy, up
-/// to `--max-connections`; a request still unsent `--timeout` after its due time fails.
+/// histogram. Each request goes out within microseconds of its due time (the report's
+/// `sendDelayUs` is the generator's own delay): the last stretch before a due time is waited
+/// without sleeping, so at thousands of requests per second one core stays busy. The connection
+/// pool grows while requests fall due with every connection busy, up to `--max-connections`; a
+/// request still unsent `--timeout` after its due time fails.
 ///
 /// TARGET is an http:// URL; or a service of platform.yaml with `--env`, reached through its
 /// Service's ready endpoints as a client in the cluster would be (at the pods' addresses where
@@ -297,7 +300,7 @@ pub async fn run(ctx: &super::Context<'_>, args: Args) -> anyhow::Result<Outcome
         aim.describe
     ));
 
-    let run = Run::start(plan, endpoints.clone());
+    let run = Run::start(plan, endpoints.clone()).context("cannot start the load run")?;
     let outcome = drive(ctx, &run, window, &mut signals).await;
     let summary = Summary::of(&outcome, target_rate);
     let judged = load::judge(&thresholds, &outcome, &summary);

@@ -1,92 +1,32 @@
 //! The open-model engine: requests sent at their due times over keep-alive HTTP/1.1
 //! connections, latency measured from each due time.
 //!
-//! Workers share one counter of the next request. A worker takes a request, waits for its due
-//! time (coarsely on the timer, the last millisecond by yielding, so it is sent within
-//! microseconds of it), sends it and reads the whole answer. A worker that takes a request
-//! already late (every worker was busy when it fell due) starts one more worker, up to the
-//! connection limit: the pool grows with the server's latency and the arrivals never wait for
-//! answers. A request still unsent `timeout` after its due time fails as "not sent in time", so a
-//! stalled server shows up as failures and as latency, never as a lower rate quietly measured.
+//! A run has a thread of its own with a single-threaded runtime: the pacer ([`super::pacer`])
+//! releases each request at its due time to the workers there, which wait for it without
+//! spinning; the worker that takes it sends it and reads the
+//! whole answer. The worker that takes the last idle one's place starts one more, up to the
+//! connection limit, so a request falling due finds a worker waiting: the pool grows with the
+//! server's latency and the arrivals never wait for answers. A request still unsent `timeout` after its
+//! due time fails as "not sent in time", so a stalled server shows up as failures and as latency,
+//! never as a lower rate quietly measured.
 //!
 //! Each connection goes to one endpoint, chosen round-robin among the current ones when it
 //! opens (as kube-proxy balances connections, not requests). A connection whose endpoint has
 //! left the set is closed before its next request.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
+use super::conn::{Conn, exchange};
+pub use super::conn::{Endpoints, Request};
+
+use super::pacer::{self, Pacing};
 use super::schedule::Schedule;
-
-/// How late a request may be taken before the pool grows.
-const GROW_LAG: Duration = Duration::from_millis(2);
-/// The part of a wait done by yielding rather than on the (millisecond) timer.
-const SPIN: Duration = Duration::from_micros(1500);
-
-/// One kind of request; a run sends them in turn.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// Path and query.
-    pub path: String,
-    /// The Host header.
-    pub host: String,
-}
-
-/// Where requests go: a set of endpoints that may change while the run goes on (a Service's
-/// ready endpoints as pods come and go).
-#[derive(Debug, Default)]
-pub struct Endpoints {
-    set: RwLock<Arc<Vec<SocketAddr>>>,
-    version: AtomicU64,
-    next: AtomicUsize,
-}
-
-impl Endpoints {
-    pub fn new(addrs: Vec<SocketAddr>) -> Endpoints {
-        Endpoints {
-            set: RwLock::new(Arc::new(addrs)),
-            version: AtomicU64::new(0),
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// Replaces the set (a no-op when it is the same).
-    pub fn set(&self, mut addrs: Vec<SocketAddr>) {
-        addrs.sort();
-        addrs.dedup();
-        let mut set = self.set.write().unwrap_or_else(|e| e.into_inner());
-        if **set != addrs {
-            *set = Arc::new(addrs);
-            self.version.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    pub fn current(&self) -> Arc<Vec<SocketAddr>> {
-        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn pick(&self) -> Option<SocketAddr> {
-        let set = self.current();
-        if set.is_empty() {
-            return None;
-        }
-        Some(set[self.next.fetch_add(1, Ordering::Relaxed) % set.len()])
-    }
-
-    fn contains(&self, addr: &SocketAddr) -> bool {
-        self.current().contains(addr)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -104,6 +44,10 @@ pub struct Live {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub workers: AtomicUsize,
+    /// Workers waiting for a request.
+    idle: AtomicUsize,
+    /// A worker started and not yet waiting: the pool grows by one at a time.
+    growing: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -134,6 +78,8 @@ impl Live {
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             workers: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            growing: AtomicBool::new(false),
         }
     }
 
@@ -247,8 +193,9 @@ struct Shared {
     next: AtomicU64,
     total: u64,
     live: Arc<Live>,
-    stop: AtomicBool,
-    stopped: tokio::sync::Notify,
+    pacing: Pacing,
+    /// Sent when every worker has ended.
+    done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     tallies: Mutex<Vec<Tally>>,
     tasks: Mutex<tokio::task::JoinSet<()>>,
     peak: AtomicUsize,
@@ -261,8 +208,9 @@ pub struct Run {
 }
 
 impl Run {
-    /// Starts `plan` against `endpoints` now.
-    pub fn start(plan: Plan, endpoints: Arc<Endpoints>) -> Run {
+    /// Starts `plan` against `endpoints` now, on a thread of its own (an error only when that
+    /// thread or its runtime cannot start).
+    pub fn start(plan: Plan, endpoints: Arc<Endpoints>) -> std::io::Result<Run> {
         let total = plan.schedule.total();
         let live = Arc::new(Live::new(plan.schedule.duration()));
         let peak_rate = plan
@@ -271,7 +219,11 @@ impl Run {
             .iter()
             .map(|s| s.from.max(s.to))
             .fold(0.0, f64::max);
-        let first = ((peak_rate / 500.0).ceil() as usize).clamp(1, plan.max_connections.max(1));
+        let first = ((peak_rate / 1000.0).ceil() as usize).clamp(1, plan.max_connections.max(1));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (done, finished) = tokio::sync::oneshot::channel();
         let shared = Arc::new(Shared {
             plan,
             endpoints,
@@ -279,16 +231,20 @@ impl Run {
             next: AtomicU64::new(0),
             total,
             live,
-            stop: AtomicBool::new(false),
-            stopped: tokio::sync::Notify::new(),
+            pacing: Pacing::new(),
+            done: Mutex::new(Some(finished)),
             tallies: Mutex::new(Vec::new()),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             peak: AtomicUsize::new(0),
         });
-        for _ in 0..first {
-            spawn_worker(&shared);
-        }
-        Run { shared }
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("load".into())
+            .spawn(move || {
+                runtime.block_on(drive(&s, first));
+                let _ = done.send(());
+            })?;
+        Ok(Run { shared })
     }
 
     /// The outcome of a run that sent nothing (a journal's figures before any run).
@@ -321,23 +277,19 @@ impl Run {
 
     /// Sends no more requests; those in flight finish (or time out).
     pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.stopped.notify_waiters();
+        self.shared.pacing.stop();
     }
 
     /// Waits for every worker, then tallies the run.
     pub async fn finish(self) -> Outcome {
-        loop {
-            let next = {
-                let mut tasks = self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner());
-                if tasks.is_empty() {
-                    break;
-                }
-                // (a worker may start another while this one is awaited: take them one by one)
-                let mut set = std::mem::take(&mut *tasks);
-                async move { while set.join_next().await.is_some() {} }
-            };
-            next.await;
+        let done = self
+            .shared
+            .done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(done) = done {
+            let _ = done.await;
         }
         let elapsed = self.shared.start.elapsed();
         let mut all = Tally::new();
@@ -363,8 +315,28 @@ impl Run {
             elapsed,
             window: self.shared.plan.schedule.duration(),
             peak_connections: self.shared.peak.load(Ordering::Relaxed),
-            stopped: self.shared.stop.load(Ordering::Acquire),
+            stopped: self.shared.pacing.stop.load(Ordering::Acquire),
         }
+    }
+}
+
+/// The run on its own runtime: the first workers, the pacer, then every worker to its end.
+async fn drive(s: &Arc<Shared>, first: usize) {
+    for _ in 0..first {
+        spawn_worker(s);
+    }
+    pacer::pace(&s.plan.schedule, s.start.into_std(), s.total, &s.pacing).await;
+    loop {
+        let next = {
+            let mut tasks = s.tasks.lock().unwrap_or_else(|e| e.into_inner());
+            if tasks.is_empty() {
+                break;
+            }
+            // (a worker may start another while this one is awaited: take them one by one)
+            let mut set = std::mem::take(&mut *tasks);
+            async move { while set.join_next().await.is_some() {} }
+        };
+        next.await;
     }
 }
 
@@ -390,34 +362,39 @@ fn spawn_worker(shared: &Arc<Shared>) -> bool {
     true
 }
 
-struct Conn {
-    addr: SocketAddr,
-    version: u64,
-    sender: SendRequest<Empty<Bytes>>,
-}
-
 async fn worker(s: &Arc<Shared>) -> Tally {
     let mut tally = Tally::new();
     let mut conn: Option<Conn> = None;
     let window_end = s.start + s.plan.schedule.duration();
+    let mut fresh = true;
     loop {
-        if s.stop.load(Ordering::Acquire) {
+        s.live.idle.fetch_add(1, Ordering::AcqRel);
+        if std::mem::take(&mut fresh) {
+            s.live.growing.store(false, Ordering::Release);
+        }
+        let permit = s.pacing.released.acquire().await;
+        let was_last_idle = s.live.idle.fetch_sub(1, Ordering::AcqRel) == 1;
+        let Ok(permit) = permit else {
+            break;
+        };
+        permit.forget();
+        let i = s.next.fetch_add(1, Ordering::Relaxed);
+        if i >= s.total || s.pacing.stop.load(Ordering::Acquire) {
+            // (the run's end: the next waiting worker finds it too)
+            s.pacing.released.add_permits(1);
             break;
         }
-        let i = s.next.fetch_add(1, Ordering::Relaxed);
-        if i >= s.total {
-            break;
+        if was_last_idle
+            && s.live.workers.load(Ordering::Relaxed) < s.plan.max_connections
+            && !s.live.growing.swap(true, Ordering::AcqRel)
+            && !spawn_worker(s)
+        {
+            s.live.growing.store(false, Ordering::Release);
         }
         let offset = s.plan.schedule.due(i);
         let due = s.start + offset;
-        if !wait_until(s, due).await {
-            break;
-        }
         let sent = Instant::now();
         let late = sent.saturating_duration_since(due);
-        if late > GROW_LAG && s.live.workers.load(Ordering::Relaxed) < s.plan.max_connections {
-            spawn_worker(s);
-        }
         let _ = tally.lateness.record((late.as_micros() as u64).max(1));
         if late >= s.plan.timeout {
             s.live.sent.fetch_add(1, Ordering::Relaxed);
@@ -436,7 +413,7 @@ async fn worker(s: &Arc<Shared>) -> Tally {
         s.live.sent.fetch_add(1, Ordering::Relaxed);
         let req = &s.plan.requests[(i as usize) % s.plan.requests.len()];
         let left = s.plan.timeout - late;
-        let answer = tokio::time::timeout(left, exchange(s, &mut conn, req)).await;
+        let answer = tokio::time::timeout(left, exchange(&s.endpoints, &mut conn, req)).await;
         let latency = due.elapsed();
         match answer {
             Ok(Ok(status)) => {
@@ -469,112 +446,4 @@ fn fail(tally: &mut Tally, s: &Shared, offset: Duration, latency: Duration, why:
     *tally.errors.entry(why.to_string()).or_default() += 1;
     let _ = tally.latency.record((latency.as_micros() as u64).max(1));
     s.live.record(offset, latency, true);
-}
-
-/// Waits for `due`; false when the run was stopped meanwhile.
-async fn wait_until(s: &Shared, due: Instant) -> bool {
-    let now = Instant::now();
-    if due > now + SPIN {
-        let coarse = due - SPIN;
-        tokio::select! {
-            _ = tokio::time::sleep_until(coarse) => {}
-            _ = s.stopped.notified() => return false,
-        }
-        if s.stop.load(Ordering::Acquire) {
-            return false;
-        }
-    }
-    while Instant::now() < due {
-        tokio::task::yield_now().await;
-    }
-    !s.stop.load(Ordering::Acquire)
-}
-
-/// One request on the worker's connection, opened (or re-opened) as needed: the answer's status,
-/// the body read whole.
-async fn exchange(s: &Shared, conn: &mut Option<Conn>, req: &Request) -> Result<u16, String> {
-    let version = s.endpoints.version.load(Ordering::Acquire);
-    if let Some(c) = conn
-        && c.version != version
-    {
-        if s.endpoints.contains(&c.addr) {
-            c.version = version;
-        } else {
-            *conn = None;
-        }
-    }
-    if conn.as_ref().is_some_and(|c| c.sender.is_closed()) {
-        *conn = None;
-    }
-    let c = match conn {
-        Some(c) => c,
-        None => {
-            let addr = s
-                .endpoints
-                .pick()
-                .ok_or_else(|| "no endpoint to send to".to_string())?;
-            let stream = tokio::net::TcpStream::connect(addr)
-                .await
-                .map_err(|e| connect_error(&e))?;
-            let _ = stream.set_nodelay(true);
-            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("HTTP handshake: {e}"))?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            conn.insert(Conn {
-                addr,
-                version,
-                sender,
-            })
-        }
-    };
-    c.sender
-        .ready()
-        .await
-        .map_err(|e| format!("connection closed: {}", reason(&e)))?;
-    let request = hyper::Request::get(&req.path)
-        .header(hyper::header::HOST, &req.host)
-        .header(
-            hyper::header::USER_AGENT,
-            concat!("platformctl-load/", env!("CARGO_PKG_VERSION")),
-        )
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("request: {e}"))?;
-    let response = c
-        .sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("no answer: {}", reason(&e)))?;
-    let status = response.status().as_u16();
-    response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer: {}", reason(&e)))?;
-    Ok(status)
-}
-
-fn connect_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        std::io::ErrorKind::TimedOut => "connect timed out".into(),
-        _ => format!("connect: {e}"),
-    }
-}
-
-/// hyper's error, with its cause (`connection closed before message completed`, `connection
-/// reset by peer`), in a few stable words so that the counts group.
-fn reason(e: &hyper::Error) -> String {
-    use std::error::Error as _;
-    match e.source() {
-        Some(io) => match io.downcast_ref::<std::io::Error>() {
-            Some(io) if io.kind() == std::io::ErrorKind::ConnectionReset => {
-                "connection reset".into()
-            }
-            _ => format!("{e}: {io}"),
-        },
-        None => e.to_string(),
-    }
 }

@@ -3,7 +3,9 @@
 //! histogram, judged by k6-style thresholds. Never prints: the CLI shows progress from
 //! [`engine::Live`] and the report from [`Summary`].
 
+mod conn;
 pub mod engine;
+mod pacer;
 pub mod schedule;
 pub mod spec;
 pub mod target;
