@@ -68,7 +68,7 @@ fn podchaos(client: &Client, ns: &str) -> Api<DynamicObject> {
     platformctl::chaos::object::api(client, ns, "PodChaos")
 }
 
-async fn left(client: &Client, ns: &str) -> Result<Vec<String>, String> {
+pub(crate) async fn left(client: &Client, ns: &str) -> Result<Vec<String>, String> {
     let list = podchaos(client, ns)
         .list(&ListParams::default())
         .await
