@@ -4,8 +4,8 @@
 //! A run has a thread of its own with a single-threaded runtime: the pacer ([`super::pacer`])
 //! releases each request at its due time to the workers there, which wait for it without
 //! spinning; the worker that takes it sends it and reads the
-//! whole answer. The worker that takes the last idle one's place starts one more, up to the
-//! connection limit, so a request falling due finds a worker waiting: the pool grows with the
+//! whole answer. A worker that leaves fewer than [`SPARE`] idle starts one more (one at a time),
+//! up to the connection limit, so a request falling due finds a worker waiting: the pool grows with the
 //! server's latency and the arrivals never wait for answers. A request still unsent `timeout` after its
 //! due time fails as "not sent in time", so a stalled server shows up as failures and as latency,
 //! never as a lower rate quietly measured.
@@ -24,6 +24,10 @@ use tokio::time::Instant;
 
 use super::conn::{Conn, exchange};
 pub use super::conn::{Endpoints, Request};
+
+/// Idle workers kept ready: the pool grows when fewer are left, so a burst of answers slower
+/// than usual still finds a connection for each request falling due.
+const SPARE: usize = 4;
 
 use super::pacer::{self, Pacing};
 use super::schedule::Schedule;
@@ -373,7 +377,7 @@ async fn worker(s: &Arc<Shared>) -> Tally {
             s.live.growing.store(false, Ordering::Release);
         }
         let permit = s.pacing.released.acquire().await;
-        let was_last_idle = s.live.idle.fetch_sub(1, Ordering::AcqRel) == 1;
+        let few_idle = s.live.idle.fetch_sub(1, Ordering::AcqRel) <= SPARE;
         let Ok(permit) = permit else {
             break;
         };
@@ -384,7 +388,7 @@ async fn worker(s: &Arc<Shared>) -> Tally {
             s.pacing.released.add_permits(1);
             break;
         }
-        if was_last_idle
+        if few_idle
             && s.live.workers.load(Ordering::Relaxed) < s.plan.max_connections
             && !s.live.growing.swap(true, Ordering::AcqRel)
             && !spawn_worker(s)
