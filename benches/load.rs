@@ -489,10 +489,8 @@ fn vegeta() -> Result<PathBuf, String> {
 }
 
 fn on_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_string_lossy()
-        .split(':')
-        .map(|d| Path::new(d).join(tool))
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
         .find(|p| p.is_file())
 }
 

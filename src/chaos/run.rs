@@ -7,12 +7,12 @@
 //! `cancel` fires (SIGINT, SIGTERM); one an earlier run left (it was SIGKILLed) is found by its
 //! labels and removed before anything else.
 
-use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -716,7 +716,12 @@ async fn experiment(
             PhaseOutcome::Failed
         },
         detail,
-        json!({ "requests": requests, "failed": failed, "windowSeconds": window_seconds, "prometheusAvailability": prometheus_availability }),
+        json!({
+            "requests": requests,
+            "failed": failed,
+            "windowSeconds": window_seconds,
+            "prometheusAvailability": prometheus_availability,
+        }),
     ));
     let end = if v.passed { End::Passed } else { End::Failed };
     journal.verdict = Some(v);

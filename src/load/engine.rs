@@ -3,12 +3,12 @@
 //!
 //! A run has a thread of its own with a single-threaded runtime: the pacer ([`super::pacer`])
 //! releases each request at its due time to the workers there, which wait for it without
-//! spinning; the worker that takes it sends it and reads the
-//! whole answer. A worker that leaves fewer than [`SPARE`] idle starts one more (one at a time),
-//! up to the connection limit, so a request falling due finds a worker waiting: the pool grows with the
-//! server's latency and the arrivals never wait for answers. A request still unsent `timeout` after its
-//! due time fails as "not sent in time", so a stalled server shows up as failures and as latency,
-//! never as a lower rate quietly measured.
+//! spinning; the worker that takes it sends it and reads the whole answer. A worker that leaves
+//! fewer than [`SPARE`] idle starts one more (one at a time), up to the connection limit, so a
+//! request falling due finds a worker waiting: the pool grows with the server's latency and the
+//! arrivals never wait for answers. A request still unsent `timeout` after its due time fails as
+//! "not sent in time", so a stalled server shows up as failures and as latency, never as a lower
+//! rate quietly measured.
 //!
 //! Each connection goes to one endpoint, chosen round-robin among the current ones when it
 //! opens (as kube-proxy balances connections, not requests). A connection whose endpoint has
@@ -24,13 +24,12 @@ use tokio::time::Instant;
 
 use super::conn::{Conn, exchange};
 pub use super::conn::{Endpoints, Request};
+use super::pacer::{self, Pacing};
+use super::schedule::Schedule;
 
 /// Idle workers kept ready: the pool grows when fewer are left, so a burst of answers slower
 /// than usual still finds a connection for each request falling due.
 const SPARE: usize = 4;
-
-use super::pacer::{self, Pacing};
-use super::schedule::Schedule;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -388,11 +387,8 @@ async fn worker(s: &Arc<Shared>) -> Tally {
             s.pacing.released.add_permits(1);
             break;
         }
-        if few_idle
-            && s.live.workers.load(Ordering::Relaxed) < s.plan.max_connections
-            && !s.live.growing.swap(true, Ordering::AcqRel)
-            && !spawn_worker(s)
-        {
+        // (spawn_worker refuses past the connection limit)
+        if few_idle && !s.live.growing.swap(true, Ordering::AcqRel) && !spawn_worker(s) {
             s.live.growing.store(false, Ordering::Release);
         }
         let offset = s.plan.schedule.due(i);

@@ -1,13 +1,14 @@
 //! The pacer: the task that waits for each request's due time and then releases it to the
 //! workers, one permit per request.
 //!
-//! Tokio's timer counts whole milliseconds, and a worker that waited for its request by yielding
-//! would keep a core busy all run. On Linux the pacer waits on a timerfd set to the due time to
-//! the nanosecond (a timerfd has no timer slack), whose expiry the runtime's own epoll reports
-//! with the sockets' readiness: the request is released on the same thread that sends it, with
-//! no hand-over between threads. The timer is set a little early (by the wake-up latency seen
-//! lately, [`Lead`]) and the last stretch is waited by yielding, which keeps the sockets served. When it wakes late it releases everything due by then at once:
-//! the workers see lateness, never a lower rate. Elsewhere it waits on tokio's timer.
+//! Tokio's timer counts whole milliseconds, and workers that each waited for their request by
+//! yielding would keep a core busy all run. On Linux the pacer waits on a timerfd set to the due
+//! time to the nanosecond (a timerfd has no timer slack), whose expiry the runtime's own epoll
+//! reports with the sockets' readiness: the request is released on the same thread that sends
+//! it, with no hand-over between threads. The timer is set a little early (by the wake-up latency
+//! seen lately, [`Lead`]) and only the pacer waits the last stretch, by yielding, which keeps the
+//! sockets served. When it wakes late it releases everything due by then at once: the workers
+//! see lateness, never a lower rate. Elsewhere it waits on tokio's timer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
